@@ -1,0 +1,3 @@
+"""sc-security-action: one declarative supply-chain release step for container images."""
+
+__version__ = "0.1.0"
