@@ -1,0 +1,375 @@
+"""The `security:` policy (spec FR-1..FR-5 plus a failure policy) as frozen pydantic models with defaults."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Self, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from sc_ci.config.diagnose import Invalid
+from sc_ci.config.refs import KeySpec, contains_ref, parse_key_spec
+
+Feature = Literal["signing", "verify", "sbom", "provenance", "scan"]
+Severity = Literal["critical", "high", "medium", "low"]
+SbomFormat = Literal["cyclonedx-json", "spdx-json", "syft-json"]
+ScannerName = Literal["grype", "trivy"]
+
+#: Keys that also accept a bare boolean standing for one child key (spec FR-5: `attach: true`).
+SHORTHANDS: dict[tuple[str | int, ...], str] = {("sbom", "attach"): "enabled"}
+
+
+def _no_refs(value: str) -> str:
+    if contains_ref(value):
+        raise Invalid(
+            "references are resolved only in privateKey, publicKey and apiKey",
+            fix="write the value itself here, or pass it by flag / SC_CI_SECURITY__… / action input",
+        )
+    return value
+
+
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Invalid(
+            f"{value!r} is not an http(s) URL", fix="use a full URL, e.g. https://defectdojo.example.com"
+        )
+    return value
+
+
+def _regexp(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise Invalid(
+            f"not a valid regular expression: {exc}", fix="identityRegexp: ^https://github.com/myorg/.*$"
+        ) from exc
+    return value
+
+
+def is_severity(value: object) -> bool:
+    return _severity(value) in get_args(Severity)
+
+
+def _opt_regexp(value: str | None) -> str | None:
+    return None if value is None else _regexp(value)
+
+
+def _severity(value: object) -> object:
+    return _blank_to_none(_lower(value))
+
+
+def _private_key(value: object) -> KeySpec:
+    return parse_key_spec(value, field="privateKey")
+
+
+def _public_key(value: object) -> KeySpec:
+    return parse_key_spec(value, field="publicKey", url=True)
+
+
+def _api_key(value: object) -> KeySpec:
+    return parse_key_spec(value, field="apiKey", kms=False)
+
+
+Text = Annotated[str, AfterValidator(_no_refs)]
+OptText = Annotated[Text | None, BeforeValidator(_blank_to_none)]
+OptRegexp = Annotated[OptText, AfterValidator(_opt_regexp)]
+OptUrl = Annotated[Annotated[str, AfterValidator(_http_url)] | None, BeforeValidator(_blank_to_none)]
+OptSeverity = Annotated[Severity | None, BeforeValidator(_severity)]
+# key fields keep the reference unresolved and dump back to the text the user wrote
+KeyText = Annotated[KeySpec, PlainSerializer(str, return_type=str), WithJsonSchema({"type": "string"})]
+PrivateKey = Annotated[KeyText, PlainValidator(_private_key)]
+PublicKey = Annotated[KeyText, PlainValidator(_public_key)]
+ApiKey = Annotated[KeyText, PlainValidator(_api_key)]
+
+
+class Section(BaseModel):
+    """Base of every section: camelCase keys, unknown keys rejected, immutable once loaded."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_default=False,
+        hide_input_in_errors=True,  # the chained ValidationError must not echo pasted key material
+    )
+
+
+# ---------------------------------------------------------------------------------------------- signing
+
+
+class VerifyConfig(Section):
+    enabled: StrictBool = True
+    oidc_issuer: OptUrl = None
+    identity_regexp: OptRegexp = None
+
+
+class SigstoreConfig(Section):
+    """Which Sigstore services signing talks to (public-good by default)."""
+
+    transparency_log: StrictBool = True
+
+
+class SigningConfig(Section):
+    enabled: StrictBool = False
+    provider: Literal["sigstore"] = "sigstore"
+    keyless: StrictBool = True
+    private_key: PrivateKey | None = None
+    public_key: PublicKey | None = None
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    sigstore: SigstoreConfig = Field(default_factory=SigstoreConfig)
+    fail_open: StrictBool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keyless_follows_private_key(cls, data: Any) -> Any:
+        """A privateKey without an explicit `keyless` means key-based signing."""
+        if (
+            isinstance(data, dict)
+            and _blank_to_none(data.get("privateKey")) is not None
+            and "keyless" not in data
+        ):
+            return {**data, "keyless": False}
+        return data
+
+    @model_validator(mode="after")
+    def _key_combination(self) -> Self:
+        if self.keyless and self.private_key is not None:
+            raise Invalid(
+                "keyless: true contradicts privateKey (a key means key-based signing)",
+                key="keyless",
+                fix="security:\n  signing:\n    privateKey: ...\n"
+                "    # drop `keyless: true` (or set keyless: false)",
+            )
+        if not self.keyless and self.private_key is None:
+            raise Invalid(
+                "keyless: false needs a privateKey to sign with",
+                key="privateKey",
+                fix="security:\n  signing:\n    keyless: false\n"
+                "    privateKey: ${secret:cosign-private-key}\n"
+                "# or drop `keyless: false` to sign keyless (publicKey alone is enough to verify)",
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- sbom
+
+
+class SbomAttach(Section):
+    enabled: StrictBool = True
+    sign: StrictBool = True
+
+
+class SbomOutput(Section):
+    local: OptText = None
+    registry: StrictBool = True
+
+
+class SbomConfig(Section):
+    enabled: StrictBool = False
+    format: Annotated[SbomFormat, BeforeValidator(_lower)] = "cyclonedx-json"
+    generator: Literal["syft"] = "syft"
+    attach: SbomAttach = Field(default_factory=SbomAttach)
+    output: SbomOutput = Field(default_factory=SbomOutput)
+    fail_open: StrictBool | None = None
+
+    @field_validator("attach", mode="before")
+    @classmethod
+    def _attach_shorthand(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+    @property
+    def to_registry(self) -> bool:
+        """Whether the SBOM is pushed as an attestation (needs both attach.enabled and output.registry)."""
+        return self.attach.enabled and self.output.registry
+
+    @model_validator(mode="after")
+    def _goes_somewhere(self) -> Self:
+        if self.enabled and not self.to_registry and self.output.local is None:
+            raise Invalid(
+                "the SBOM would be generated and dropped: not pushed to the registry and no output.local",
+                key="output",
+                fix="security:\n  sbom:\n    output:\n      local: ./sbom/",
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- provenance
+
+
+def _slsa_version(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip() in ("1", "1.0"):
+        return "1.0"
+    raise Invalid(f"SLSA provenance version {value!r} is not supported; only 1.0 is", fix='version: "1.0"')
+
+
+class BuilderConfig(Section):
+    id: OptText = None  # auto-detected from the CI context when unset
+
+
+class ProvenanceMetadata(Section):
+    include_env: StrictBool = False
+    include_materials: StrictBool = True
+
+
+class ProvenanceConfig(Section):
+    enabled: StrictBool = False
+    version: Annotated[Literal["1.0"], BeforeValidator(_slsa_version)] = "1.0"
+    builder: BuilderConfig = Field(default_factory=BuilderConfig)
+    metadata: ProvenanceMetadata = Field(default_factory=ProvenanceMetadata)
+    fail_open: StrictBool | None = None
+
+
+# ---------------------------------------------------------------------------------------------- scan
+
+
+class ScanTool(Section):
+    name: Annotated[ScannerName, BeforeValidator(_lower)]
+    required: StrictBool = False
+    fail_on: OptSeverity = None
+
+
+class DefectDojoConfig(Section):
+    enabled: StrictBool = False
+    url: OptUrl = None
+    api_key: ApiKey | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        for key, value in (("url", self.url), ("apiKey", self.api_key)):
+            if self.enabled and value is None:
+                raise Invalid(
+                    f"DefectDojo upload is enabled but {key} is not set",
+                    key=key,
+                    fix="security:\n  scan:\n    upload:\n      defectdojo:\n        enabled: true\n"
+                    "        url: https://defectdojo.example.com\n"
+                    "        apiKey: ${secret:defectdojo-api-key}",
+                )
+        return self
+
+
+class ScanUpload(Section):
+    defectdojo: DefectDojoConfig = Field(default_factory=DefectDojoConfig)
+
+
+def tool_dicts(tools: Any) -> Any:
+    """`tools: [grype, trivy]` is short for `[{name: grype}, {name: trivy}]`."""
+    if isinstance(tools, list | tuple):
+        return [{"name": t} if isinstance(t, str) else t for t in tools]
+    return tools
+
+
+def _default_tools() -> tuple[ScanTool, ...]:
+    return (ScanTool(name="grype"),)
+
+
+class ScanConfig(Section):
+    enabled: StrictBool = False
+    tools: tuple[ScanTool, ...] = Field(default_factory=_default_tools)
+    fail_on: OptSeverity = None
+    upload: ScanUpload = Field(default_factory=ScanUpload)
+    fail_open: StrictBool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_fail_on(cls, data: Any) -> Any:
+        """`scan.failOn` is the threshold of every tool that sets none of its own."""
+        if not isinstance(data, dict) or not is_severity(data.get("failOn")):
+            return data  # an invalid value is reported once, at scan.failOn
+        tools = tool_dicts(data.get("tools", ["grype"]))
+        if not isinstance(tools, list):
+            return data
+        inherited = [
+            {**t, "failOn": data["failOn"]} if isinstance(t, dict) and t.get("failOn") in (None, "") else t
+            for t in tools
+        ]
+        return {**data, "tools": inherited}
+
+    _names_as_tools = field_validator("tools", mode="before")(tool_dicts)
+
+    @field_validator("tools")
+    @classmethod
+    def _unique(cls, tools: tuple[ScanTool, ...]) -> tuple[ScanTool, ...]:
+        names = [t.name for t in tools]
+        for name in names:
+            if names.count(name) > 1:
+                raise Invalid(
+                    f"scanner {name!r} is listed {names.count(name)} times", fix="list each scanner once"
+                )
+        return tools
+
+    @model_validator(mode="after")
+    def _has_tools(self) -> Self:
+        if self.enabled and not self.tools:
+            raise Invalid(
+                "scanning is enabled with an empty tools list",
+                key="tools",
+                fix="security:\n  scan:\n    tools:\n      - name: grype",
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- policy
+
+
+class PolicyConfig(Section):
+    fail_open: StrictBool = True  # a failed step is reported but does not fail the job
+
+
+class SecurityConfig(Section):
+    """The whole `security:` block; every default documented in docs/configuration.md is applied here."""
+
+    signing: SigningConfig = Field(default_factory=SigningConfig)
+    sbom: SbomConfig = Field(default_factory=SbomConfig)
+    provenance: ProvenanceConfig = Field(default_factory=ProvenanceConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+
+    def fail_open(self, feature: Feature) -> bool:
+        """Whether a failure of `feature` is reported without failing the job (`verify` follows signing)."""
+        sections: dict[str, SigningConfig | SbomConfig | ProvenanceConfig | ScanConfig] = {
+            "signing": self.signing,
+            "verify": self.signing,
+            "sbom": self.sbom,
+            "provenance": self.provenance,
+            "scan": self.scan,
+        }
+        if feature not in sections:
+            raise ValueError(f"unknown feature {feature!r}; one of {', '.join(sections)}")
+        override = sections[feature].fail_open
+        return self.policy.fail_open if override is None else override
+
+    def enabled_features(self) -> tuple[Feature, ...]:
+        """Enabled steps in run order: scan → sign → SBOM → provenance → verify."""
+        flags: tuple[tuple[Feature, bool], ...] = (
+            ("scan", self.scan.enabled),
+            ("signing", self.signing.enabled),
+            ("sbom", self.sbom.enabled),
+            ("provenance", self.provenance.enabled),
+            ("verify", self.signing.enabled and self.signing.verify.enabled),
+        )
+        return tuple(name for name, on in flags if on)
