@@ -1,0 +1,58 @@
+# One entry point for people and CI: install, tools, demo, test, lint.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps tools tools-optional demo test test-unit test-integration lint fmt bench doctor clean
+
+help:
+	@echo "make install          Python package + dev dependencies (editable)"
+	@echo "make system-deps      Debian packages the test bed needs (docker-registry, skopeo, umoci)"
+	@echo "make tools            build/install the pinned cosign, syft, grype, trivy (cached by version)"
+	@echo "make demo             local registry + demo images + the release, summary printed"
+	@echo "make test             the whole test suite (unit + integration with the real tools)"
+	@echo "make lint             ruff + mypy --strict"
+
+install:
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+
+system-deps:
+	@missing=""; for b in docker-registry skopeo umoci; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo umoci >/dev/null; \
+	fi
+
+tools:
+	$(PYTHON) -m sc_ci.tools.installer
+
+tools-optional:
+	$(PYTHON) -m sc_ci.tools.installer --with-optional
+
+demo: install system-deps tools
+	$(PYTHON) -m sc_ci demo
+
+test:
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+test-unit:
+	$(PYTHON) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+test-integration:
+	$(PYTHON) -m pytest -q -m integration $(PYTEST_ARGS)
+
+lint:
+	$(PYTHON) -m ruff check sc_ci tests benchmarks
+	$(PYTHON) -m mypy
+
+fmt:
+	$(PYTHON) -m ruff check --fix sc_ci tests benchmarks
+
+bench:
+	$(PYTHON) benchmarks/run.py
+
+doctor:
+	$(PYTHON) -m sc_ci doctor
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

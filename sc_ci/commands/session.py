@@ -1,0 +1,84 @@
+"""What a command needs once per run: config, CI context, registry client, tools, image digests."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sc_ci import ci, config, imageref, parallel
+from sc_ci.ci.interface import CIContext
+from sc_ci.config.loader import LoadedConfig
+from sc_ci.errors import ToolError, UsageError
+from sc_ci.imageref import ImageRef
+from sc_ci.services import dockerconfig
+from sc_ci.services.registry import RegistryClient
+from sc_ci.tools import locate, versions
+from sc_ci.tools.cosign import Cosign
+
+
+@dataclass
+class Session:
+    """One run's shared state; built before any tool starts, so bad input fails first."""
+
+    env: Mapping[str, str]
+    loaded: LoadedConfig
+    ci: CIContext
+    images: tuple[ImageRef, ...]
+    registry: RegistryClient
+    explicit_creds: Mapping[str, dockerconfig.Credential]
+
+    @property
+    def workers(self) -> int:
+        return self.loaded.runtime.workers
+
+    @property
+    def dry_run(self) -> bool:
+        return self.loaded.runtime.dry_run
+
+    def resolve_digests(self) -> tuple[ImageRef, ...]:
+        """Each tag resolved once, in parallel; digests given by the user are checked to exist."""
+        return tuple(parallel.map_bounded(self.registry.resolve, list(self.images), self.workers))
+
+    def cosign(self) -> Cosign:
+        path = locate.find("cosign", env=self.env)
+        if path is None:
+            raise ToolError("cosign is not installed",
+                            fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
+                                "sc-security-action container image, or set SC_CI_COSIGN_PATH.")
+        found = versions.detect("cosign", path, env=self.env)
+        if not found.ok or found.version is None:
+            raise ToolError(f"cosign at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
+        return Cosign(path, found.version, self.env)
+
+
+def runtime_flags(args: argparse.Namespace) -> dict[str, object]:
+    flags: dict[str, object] = {}
+    if getattr(args, "dry_run", False):
+        flags["dryRun"] = True
+    if getattr(args, "workers", None):
+        flags["workers"] = args.workers
+    if getattr(args, "secrets_file", None):
+        flags["secretsFile"] = args.secrets_file
+    return flags
+
+
+def open_session(args: argparse.Namespace, env: Mapping[str, str], flags: Mapping[str, object],
+                 *, need_images: bool = True) -> Session:
+    """Validate image references, load config, detect CI: all before any tool or network call."""
+    cli_refs: Sequence[str] = getattr(args, "images", None) or []
+    parsed = [imageref.parse(r) for r in cli_refs]
+    loaded = config.load(env=env, flags={**runtime_flags(args), **flags},
+                         config_path=getattr(args, "config", None), stack=getattr(args, "stack", None),
+                         environment=getattr(args, "environment", None), project_root=Path.cwd())
+    if not parsed:
+        parsed = [imageref.parse(r) for r in loaded.images]
+    if need_images and not parsed:
+        raise UsageError("no image given",
+                         fix="Pass --image REF (repeatable), set SC_CI_IMAGES / the `images` input, or point "
+                             "--stack/--env at a Simple Container project.")
+    hosts = {ref.registry for ref in parsed}
+    explicit = dockerconfig.explicit_credentials(env, hosts)
+    creds = {**dockerconfig.read_credentials(env), **explicit}
+    return Session(env, loaded, ci.detect(env), tuple(parsed), RegistryClient(credentials=creds), explicit)

@@ -1,0 +1,1 @@
+"""Reporters: turn step results into console lines, CI outputs, summaries and annotations."""

@@ -1,0 +1,1 @@
+"""Network services the engine talks to directly: OCI registries (and later DefectDojo, OIDC)."""

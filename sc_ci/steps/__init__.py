@@ -1,0 +1,1 @@
+"""Release steps (sign, verify, …): each takes one image and returns a StepResult."""
