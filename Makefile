@@ -17,10 +17,10 @@ install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 
 system-deps:
-	@missing=""; for b in docker-registry skopeo umoci; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in docker-registry skopeo umoci openssl; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo umoci >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo umoci openssl >/dev/null; \
 	fi
 
 tools:
