@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sc_ci import secrets
 from sc_ci.ci.interface import Platform
-from sc_ci.commands import image, output
+from sc_ci.commands import common, image, output
 from sc_ci.commands.session import open_session
 from sc_ci.config.model import Feature
 from sc_ci.errors import EXIT_FAILED, EXIT_OK, ConfigError
@@ -25,6 +25,14 @@ _CREDENTIAL_INPUTS = {
 # Key inputs may hold PEM text (a secret pasted by `${{ secrets.X }}`): handed over as ${env:…}.
 _KEY_INPUTS = {"INPUT_PRIVATE-KEY": "SC_CI_INPUT_PRIVATE_KEY", "INPUT_PUBLIC-KEY": "SC_CI_INPUT_PUBLIC_KEY"}
 _NOT_YET = ("sbom", "provenance", "scan")
+
+
+def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
+    p = common.add_subparser(sub, "action", "run as the CI step (GitHub action, GitLab component, Jenkins)",
+                             "configuration comes from INPUT_* (GitHub), SC_CI_* variables and the config file;\n"
+                             "see docs/configuration.md")
+    common.common(p)
+    p.set_defaults(run=run)
 
 
 def prepare_env(env: Mapping[str, str]) -> dict[str, str]:

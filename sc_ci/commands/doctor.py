@@ -9,8 +9,20 @@ from pathlib import Path
 
 from sc_ci import ci, config
 from sc_ci.ci.interface import CIContext
+from sc_ci.commands import common
 from sc_ci.config.model import SecurityConfig
 from sc_ci.tools import locate, pins, versions
+
+EPILOG = """examples:
+  sc-ci doctor                         # tools, CI platform, OIDC readiness
+  sc-ci doctor --config security.yaml  # also: is everything the config needs ready? (exit 1 if not)"""
+
+
+def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
+    p = common.add_subparser(sub, "doctor", "what is ready: tools, CI context, OIDC", EPILOG)
+    p.add_argument("--tools-only", action="store_true", help="only check the pinned tools")
+    common.common(p)
+    p.set_defaults(run=run)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 
 from sc_ci import keys, parallel, secrets
-from sc_ci.commands import output
+from sc_ci.commands import common, output
 from sc_ci.commands.session import Session, open_session
 from sc_ci.errors import ScError
 from sc_ci.services import dockerconfig
@@ -21,6 +21,39 @@ KEYLESS_NOT_YET = ScError(
     fix="Sign with a key: --key cosign.key, or in YAML\n"
         "security:\n  signing:\n    enabled: true\n    privateKey: ${secret:cosign-private-key}",
 )
+
+
+EPILOG_SIGN = """examples:
+  sc-ci image sign --image registry.example.com/app:1.0 --key cosign.key
+  sc-ci image sign --image registry.example.com/app:1.0 --key env://COSIGN_PRIVATE_KEY --no-tlog
+  sc-ci image sign --image reg/a:1 --image reg/b:1 --key awskms:///alias/release
+  sc-ci image sign --config .sc/stacks/app/client.yaml --image reg/app:1 --dry-run
+the key password is read from COSIGN_PASSWORD; tags are resolved to digests once, up front."""
+
+EPILOG_VERIFY = """examples:
+  sc-ci image verify --image registry.example.com/app:1.0 --key cosign.pub
+  sc-ci image verify --image registry.example.com/app@sha256:… --key cosign.pub --no-tlog
+exit code 1 when any image has no valid signature for the key."""
+
+
+def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
+    image = common.add_subparser(sub, "image", "sign or verify images")
+    image_sub = image.add_subparsers(dest="action", required=True, parser_class=common.Parser)
+    p = common.add_subparser(image_sub, "sign", "sign images with cosign (then verify them)", EPILOG_SIGN)
+    common.images(p)
+    p.add_argument("-k", "--key", help="private key: file, env://VAR, KMS URI (default: config / keyless)")
+    p.add_argument("--public-key", help="public key for the verification after signing")
+    p.add_argument("--no-verify", dest="verify", action="store_false", default=None,
+                   help="do not verify right after signing")
+    common.tlog(p)
+    common.common(p)
+    p.set_defaults(run=sign)
+    p = common.add_subparser(image_sub, "verify", "verify image signatures", EPILOG_VERIFY)
+    common.images(p)
+    p.add_argument("-k", "--key", help="public key: file, env://VAR or KMS URI (default: config)")
+    common.tlog(p)
+    common.common(p)
+    p.set_defaults(run=verify)
 
 
 def _key_flags(args: argparse.Namespace) -> dict[str, object]:

@@ -1,23 +1,22 @@
-"""Pick the command implementation for the parsed arguments."""
+"""The command modules, in help order; each has `register(subparsers)` and sets `run(args, env)`."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from sc_ci.commands import action, demo, doctor, image, tools
+from sc_ci.commands import action, common, demo, doctor, image, tools
+
+Register = Callable[["argparse._SubParsersAction[common.Parser]"], None]
+MODULES: tuple[Register, ...] = (
+    image.register,
+    doctor.register,
+    tools.register,
+    demo.register,
+    action.register,
+)
 
 
 def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    command = args.command
-    if command == "image":
-        return image.sign(args, env) if args.action == "sign" else image.verify(args, env)
-    if command == "doctor":
-        return doctor.run(args, env)
-    if command == "tools":
-        return tools.install(args, env)
-    if command == "demo":
-        return demo.run(args, env)
-    if command == "action":
-        return action.run(args, env)
-    raise AssertionError(f"unhandled command {command}")
+    run: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.run
+    return run(args, env)

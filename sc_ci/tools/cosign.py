@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,17 @@ class Cosign:
             argv.append("--insecure-ignore-tlog=true")
         return [*argv, image]
 
+    def attest_argv(self, image: str, key: Key, predicate: Path, predicate_type: str, opts: SignOptions) -> list[str]:
+        argv = [str(self.path), "attest", "--yes", "--key", key.ref, "--predicate", str(predicate),
+                "--type", predicate_type]
+        return [*argv, *self._tlog_sign_flags(opts), image]
+
+    def verify_attestation_argv(self, image: str, key: Key, predicate_type: str, opts: SignOptions) -> list[str]:
+        argv = [str(self.path), "verify-attestation", "--key", key.ref, "--type", predicate_type]
+        if not opts.tlog:
+            argv.append("--insecure-ignore-tlog=true")
+        return [*argv, image]
+
     def public_key_argv(self, key: Key) -> list[str]:
         return [str(self.path), "public-key", "--key", key.ref]
 
@@ -145,6 +157,26 @@ class Cosign:
                                      fix="Sign the image by digest with `sc-ci image sign`.")
         return Verified(image, len(matching), tuple(matching))
 
+    def attest(self, image: str, key: Key, predicate: Path, predicate_type: str, opts: SignOptions,
+               docker_config: str | None = None) -> Completed:
+        """Attach `predicate` as a signed in-toto attestation of `predicate_type` (cosign --type value)."""
+        argv = self.attest_argv(image, key, predicate, predicate_type, opts)
+        env = self.env_for(key, docker_config)
+        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+        if not result.ok:
+            raise _classify(result, image, "attesting")
+        return result
+
+    def verify_attestation(self, image: str, key: Key, predicate_type: str, opts: SignOptions,
+                           docker_config: str | None = None) -> list[dict[str, object]]:
+        """Verify attestations of `predicate_type`; return the decoded in-toto statements."""
+        argv = self.verify_attestation_argv(image, key, predicate_type, opts)
+        env = self.env_for(key, docker_config)
+        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+        if not result.ok:
+            raise _classify(result, image, "attestation verification")
+        return decode_statements(result.stdout)
+
     def public_key(self, key: Key) -> Secret:
         """Derive the public key of a private key (for verify-after-sign when no publicKey is given)."""
         result = runner.run(self.public_key_argv(key), env=self.env_for(key), timeout=60)
@@ -182,6 +214,11 @@ def _classify(result: Completed, image: str, action: str) -> ScError:
         return StepFailed(f"{action} {image}: could not decrypt the private key",
                           why="COSIGN_PASSWORD is missing or wrong for this key",
                           fix="Set COSIGN_PASSWORD (as a CI secret) to the key's password.")
+    if "none of the attestations matched the predicate type" in err:
+        return VerificationFailed(f"{image}: no attestation of the requested type", why=tail,
+                                  fix="Attach it first (sc-ci sbom attach / sc-ci provenance attach), and verify "
+                                      "with the type that matches the document (cyclonedx, spdxjson, "
+                                      "slsaprovenance1, …).")
     if result.returncode == 10 or "no signatures found" in err:
         return VerificationFailed(f"{image}: no signature found", why=tail,
                                   fix="Sign it first: sc-ci image sign --image IMAGE --key cosign.key "
@@ -211,6 +248,18 @@ def _parse_payloads(stdout: str) -> list[Mapping[str, object]]:
         # Older cosign prints one JSON document per line.
         data = [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
     return [d for d in (data if isinstance(data, list) else [data]) if isinstance(d, dict)]
+
+
+def decode_statements(stdout: str) -> list[dict[str, object]]:
+    """cosign verify-attestation prints one DSSE envelope per line; return their in-toto statements."""
+    statements: list[dict[str, object]] = []
+    for envelope in _parse_payloads(stdout):
+        payload = envelope.get("payload")
+        if isinstance(payload, str):
+            decoded = json.loads(base64.b64decode(payload))
+            if isinstance(decoded, dict):
+                statements.append(decoded)
+    return statements
 
 
 def _payload_digest(payload: Mapping[str, object]) -> str | None:

@@ -1,0 +1,44 @@
+"""Argument groups shared by command parsers, and the parser class that turns argparse errors into exit 2."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from sc_ci.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, fix=f"Run `{self.prog} --help` for usage and examples.")
+
+
+def add_subparser(sub: argparse._SubParsersAction[Parser], name: str, help_text: str,
+                  epilog: str = "") -> Parser:
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", help="security YAML or Simple Container client.yaml")
+    p.add_argument("-s", "--stack", help="Simple Container stack (reads .sc/stacks/STACK/client.yaml)")
+    p.add_argument("-e", "--env", dest="environment", help="Simple Container environment")
+    p.add_argument("--secrets-file", help="YAML/JSON/KEY=VALUE file that ${secret:NAME} references read")
+    p.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
+    verbosity(p)
+
+
+def verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (tool output)")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+
+def images(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--image", dest="images", action="append", default=[], metavar="REF",
+                   help="image reference (repeatable); a tag is resolved to its digest once")
+    p.add_argument("--workers", type=int, default=None, help="images handled in parallel (default 4)")
+
+
+def tlog(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-tlog", dest="tlog", action="store_false", default=None,
+                   help="no transparency log (private/offline Sigstore): skip upload and tlog checks")
