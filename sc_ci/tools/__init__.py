@@ -1,0 +1,1 @@
+"""External tools: pins, installer, locating binaries, version checks, and one module per tool."""
