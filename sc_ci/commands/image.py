@@ -6,22 +6,12 @@ import argparse
 from collections.abc import Mapping, Sequence
 
 from sc_ci import keys, parallel, secrets
-from sc_ci.commands import common, output
+from sc_ci.commands import common, output, signing
 from sc_ci.commands.session import Session, open_session
 from sc_ci.errors import ScError
-from sc_ci.services import dockerconfig
 from sc_ci.steps import sign as sign_step
 from sc_ci.steps.interface import StepResult
-from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import Cosign, Key, SignOptions
-
-KEYLESS_NOT_YET = ScError(
-    "keyless signing is not available in this version of sc-ci",
-    why="only key-based signing (file, env://, KMS URI or ${secret:…}) is implemented so far",
-    fix="Sign with a key: --key cosign.key, or in YAML\n"
-        "security:\n  signing:\n    enabled: true\n    privateKey: ${secret:cosign-private-key}",
-)
-
+from sc_ci.tools.cosign import SignOptions
 
 EPILOG_SIGN = """examples:
   sc-ci image sign --image registry.example.com/app:1.0 --key cosign.key
@@ -77,52 +67,17 @@ def sign(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return output.exit_code(results)
 
 
-def signing_plan(session: Session, cosign: Cosign) -> SigningPlan:
-    """Decide key, verification key and Sigstore options from the loaded config (no tool runs here,
-    except deriving a public key from the private one when verification needs it)."""
-    signing = session.loaded.security.signing
-    if signing.keyless:
-        _require_oidc(session)
-        raise KEYLESS_NOT_YET
-    key = keys.must_have(keys.configured(session.loaded, "signing.privateKey", public=False),
-                         "private key", "Pass --key or set security.signing.privateKey.")
-    options = SignOptions(tlog=signing.sigstore.transparency_log)
-    verify_key: Key | None = None
-    if signing.verify.enabled:
-        verify_key = keys.configured(session.loaded, "signing.publicKey", public=True)
-        if verify_key is None:
-            verify_key = key if key.is_kms else _derived_public_key(cosign, key, session.dry_run)
-    return SigningPlan(key, verify_key, options)
-
-
-def _derived_public_key(cosign: Cosign, key: Key, dry_run: bool) -> Key:
-    from sc_ci.tools.cosign import key_from_secret
-
-    if dry_run:
-        return Key("<public key of " + key.label + ">", {}, f"public key of {key.label}")
-    pub = cosign.public_key(key)
-    return Key(key_from_secret(pub, public=True).ref, key_from_secret(pub, public=True).env,
-               f"public key of {key.label}")
-
-
-def _require_oidc(session: Session) -> None:
-    oidc = session.ci.oidc
-    if not oidc.available:
-        raise ScError("keyless signing needs an OIDC identity token, and none is available",
-                      why=oidc.detail, fix=oidc.fix)
-
-
 def sign_images(session: Session) -> list[StepResult]:
     cosign = session.cosign()
-    plan = signing_plan(session, cosign)
+    plan = signing.plan(session, cosign)
     images = session.resolve_digests()
     if session.dry_run:
         return output.dry_run(
             [cosign.sign_argv(i.by_digest, plan.key, plan.options) for i in images]
             + ([cosign.verify_argv(i.by_digest, plan.verify_key, plan.options) for i in images]
                if plan.verify_key else []))
-    with dockerconfig.private_docker_config(session.explicit_creds, session.env) as docker_config:
-        plan = SigningPlan(plan.key, plan.verify_key, plan.options, docker_config)
+    with session.docker_config() as docker_config:
+        plan = plan.with_docker_config(docker_config)
 
         def one(image: str) -> list[StepResult]:
             signed = sign_step.sign(cosign, image, plan)
@@ -160,7 +115,7 @@ def verify_images(session: Session) -> list[StepResult]:
     images = session.resolve_digests()
     if session.dry_run:
         return output.dry_run([cosign.verify_argv(i.by_digest, key, options) for i in images])
-    with dockerconfig.private_docker_config(session.explicit_creds, session.env) as docker_config:
+    with session.docker_config() as docker_config:
         return parallel.map_bounded(
             lambda image: sign_step.verify(cosign, image, key, options, docker_config),
             [i.by_digest for i in images], session.workers)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 
-from sc_ci.commands import action, common, demo, doctor, image, tools
+from sc_ci.commands import action, common, demo, doctor, image, stack, tools
 
 Register = Callable[["argparse._SubParsersAction[common.Parser]"], None]
 MODULES: tuple[Register, ...] = (
     image.register,
+    stack.register,
     doctor.register,
     tools.register,
     demo.register,

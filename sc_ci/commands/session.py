@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class Session:
     def resolve_digests(self) -> tuple[ImageRef, ...]:
         """Each tag resolved once, in parallel; digests given by the user are checked to exist."""
         return tuple(parallel.map_bounded(self.registry.resolve, list(self.images), self.workers))
+
+    def docker_config(self) -> AbstractContextManager[str | None]:
+        """A private DOCKER_CONFIG holding explicitly given registry credentials (None: use the user's)."""
+        return dockerconfig.private_docker_config(self.explicit_creds, self.env)
 
     def cosign(self) -> Cosign:
         path = locate.find("cosign", env=self.env)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from sc_ci.runner import Completed
 from sc_ci.steps.interface import StepResult, timed
 from sc_ci.tools.cosign import Cosign, Key, SignOptions
 
@@ -16,6 +18,18 @@ class SigningPlan:
     verify_key: Key | None  # None: verification after signing is off
     options: SignOptions
     docker_config: str | None = None
+
+    def with_docker_config(self, docker_config: str | None) -> SigningPlan:
+        return replace(self, docker_config=docker_config)
+
+    def attest(self, cosign: Cosign, image: str, predicate: Path, predicate_type: str) -> Completed:
+        """Attach `predicate` to `image` as an attestation signed exactly like the image itself."""
+        return cosign.attest(image, self.key, predicate, predicate_type, self.options, self.docker_config)
+
+    def verify_attestation(self, cosign: Cosign, image: str, predicate_type: str) -> list[dict[str, object]]:
+        """Verify attestations of `predicate_type` with this plan's verification key; decoded statements."""
+        key = self.verify_key or self.key
+        return cosign.verify_attestation(image, key, predicate_type, self.options, self.docker_config)
 
 
 def sign(cosign: Cosign, image: str, plan: SigningPlan) -> StepResult:

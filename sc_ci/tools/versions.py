@@ -25,6 +25,7 @@ VERSION_ARGS: Mapping[str, tuple[str, ...]] = {
     "syft": ("version", "-o", "json"),
     "grype": ("version", "-o", "json"),
     "trivy": ("version", "-f", "json"),
+    "fulcio": ("version", "--json"),
 }
 # The JSON key holding the version, per binary (first match wins).
 _VERSION_KEYS: Mapping[str, tuple[str, ...]] = {

@@ -30,9 +30,9 @@ def _doc() -> dict[str, Any]:
 
 def test_packaged_pins_load_and_are_complete() -> None:
     pins = pins_mod.load()
-    assert pins.names == ("cosign", "cosign-v2", "syft", "grype", "trivy")
+    assert pins.names == ("cosign", "cosign-v2", "syft", "grype", "trivy", "fulcio")
     assert [p.name for p in pins.required()] == ["cosign", "syft", "grype", "trivy"]
-    assert [p.name for p in pins.optional()] == ["cosign-v2"]
+    assert [p.name for p in pins.optional()] == ["cosign-v2", "fulcio"]
     for pin in pins:
         assert pin.checksum, pin.name
         if isinstance(pin.source, GoSource):

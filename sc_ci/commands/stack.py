@@ -1,0 +1,56 @@
+"""`sc-ci stack …`: run a step over every image of a Simple Container stack environment."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+from sc_ci.commands import common, image, output
+from sc_ci.commands.session import open_session
+from sc_ci.errors import UsageError
+
+EPILOG = """examples:
+  sc-ci stack sign -s mystack -e production --registry registry.example.com/team --version 1.4.0
+  sc-ci stack sign -s mystack -e staging --workers 8 --dry-run
+images come from .sc/stacks/STACK/client.yaml: compose services in `runs:` or `config.image`."""
+
+
+def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
+    stack = common.add_subparser(sub, "stack", "run a step on every image of a Simple Container stack")
+    stack_sub = stack.add_subparsers(dest="action", required=True, parser_class=common.Parser)
+    p = common.add_subparser(stack_sub, "sign", "sign (and verify) every image of STACK/ENV", EPILOG)
+    _stack_args(p)
+    p.add_argument("-k", "--key", help="private key: file, env://VAR, KMS URI (default: config / keyless)")
+    common.tlog(p)
+    p.set_defaults(run=sign)
+
+
+def _stack_args(p: common.Parser) -> None:
+    common.common(p)
+    p.add_argument("--registry", help="registry/prefix for images named by service (REGISTRY/SERVICE:VERSION)")
+    p.add_argument("--version", dest="image_version", help="tag for images named by service")
+    p.add_argument("--workers", type=int, default=None, help="images handled in parallel (default 4)")
+
+
+def stack_flags(args: argparse.Namespace) -> dict[str, object]:
+    if not args.stack or not args.environment:
+        raise UsageError("stack commands need both --stack and --env",
+                         fix="sc-ci stack sign -s STACK -e ENV (the stack lives in .sc/stacks/STACK/client.yaml)")
+    flags: dict[str, object] = {}
+    if args.registry:
+        flags["registry"] = args.registry
+    if args.image_version:
+        flags["version"] = args.image_version
+    return flags
+
+
+def sign(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    flags = {**stack_flags(args), "signing.enabled": True}
+    if args.key:
+        flags["signing.privateKey"] = args.key
+    if args.tlog is not None:
+        flags["signing.sigstore.transparencyLog"] = args.tlog
+    session = open_session(args, env, flags)
+    results = image.sign_images(session)
+    output.report(f"stack sign {args.stack}/{args.environment}", session, results)
+    return output.exit_code(results)
