@@ -70,11 +70,11 @@ def parse(ref: str) -> ImageRef:
     """Parse `ref` strictly. Raises UsageError (exit 2) naming the problem and the fix."""
     if not isinstance(ref, str) or not ref:
         raise _bad(str(ref), "the reference is empty")
-    if any(c.isspace() for c in ref):
-        raise _bad(ref, "it contains whitespace", "Remove spaces/newlines; pass one image per --image flag.")
     meta = sorted({c for c in ref if c in _SHELL_META})
     if meta:
         raise _bad(ref, f"it contains shell metacharacters {' '.join(meta)}; image references never do")
+    if any(c.isspace() for c in ref):
+        raise _bad(ref, "it contains whitespace", "Remove spaces/newlines; pass one image per --image flag.")
     if any(ord(c) < 32 or ord(c) > 126 for c in ref):
         raise _bad(ref, "it contains non-ASCII or control characters")
     if "://" in ref:
@@ -101,7 +101,8 @@ def parse(ref: str) -> ImageRef:
         parts = parts[1:]
         if not _DOMAIN.match(registry):
             raise _bad(ref, f"registry host {registry!r} is not a valid host[:port]")
-    elif len(parts) == 1 and (":" in first or first == "localhost" or re.fullmatch(r"[\d.]+", first)):
+    elif len(parts) == 1 and (":" in first or first == "localhost" or re.fullmatch(r"[\d.]+", first)
+                              or ("." in first and tag is not None and tag.isdigit())):
         raise _bad(ref, "it names a registry but no repository",
                    fix=f"Add the repository path: {first}/team/app:1.0")
     if not parts or any(not p for p in parts):

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sc_ci import ci, config, imageref, parallel
+from sc_ci import ci, config, imageref, keys, parallel
 from sc_ci.ci.interface import CIContext
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.errors import ToolError, UsageError
@@ -69,6 +69,13 @@ def runtime_flags(args: argparse.Namespace) -> dict[str, object]:
     return flags
 
 
+def check_keys(loaded: LoadedConfig) -> None:
+    """Key files exist, env:// variables are set, ${secret:…} references resolve: before any tool runs."""
+    loaded.check_secrets()
+    for path, public in (("signing.privateKey", False), ("signing.publicKey", True)):
+        keys.configured(loaded, path, public=public)
+
+
 def open_session(args: argparse.Namespace, env: Mapping[str, str], flags: Mapping[str, object],
                  *, need_images: bool = True) -> Session:
     """Validate image references, load config, detect CI: all before any tool or network call."""
@@ -83,6 +90,7 @@ def open_session(args: argparse.Namespace, env: Mapping[str, str], flags: Mappin
         raise UsageError("no image given",
                          fix="Pass --image REF (repeatable), set SC_CI_IMAGES / the `images` input, or point "
                              "--stack/--env at a Simple Container project.")
+    check_keys(loaded)
     hosts = {ref.registry for ref in parsed}
     explicit = dockerconfig.explicit_credentials(env, hosts)
     creds = {**dockerconfig.read_credentials(env), **explicit}
