@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from sc_ci.errors import UsageError
 
 DEFAULT_REGISTRY = "docker.io"
-_SHELL_META = set(";|&$`<>(){}[]!*?\\'\"#~")
+_SHELL_META = set(";|&$`<>(){}!*?\\'\"#~")  # [ ] are allowed: IPv6 registry hosts
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _DOMAIN = re.compile(
     r"^(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
