@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sc_ci import __version__, log, secrets
 from sc_ci.commands import common, router
@@ -27,9 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Parse, dispatch, and turn every ScError into its diagnostics and exit code."""
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     try:
         args = build_parser().parse_args(argv)
         log.setup(-1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0))

@@ -3,16 +3,74 @@
 from __future__ import annotations
 
 import argparse
+import os
+import secrets as pysecrets
+import tempfile
+import time
 from collections.abc import Mapping
+from pathlib import Path
 
+from sc_ci import cli, runner
 from sc_ci.commands import common
+from sc_ci.demo.images import push_demo_images
+from sc_ci.demo.registry import LocalRegistry
+from sc_ci.errors import ToolError
+from sc_ci.tools import locate
+
+DEMO_IMAGES = ("alpine-app", "debian-app", "multiarch", "service-1", "service-2", "service-3")
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    p = common.add_subparser(sub, "demo", "local registry + demo images + the release, summary printed")
+    p = common.add_subparser(sub, "demo", "local registry + demo images + the release, summary printed",
+                             "example:\n  make demo   (installs what it needs, then runs: sc-ci demo)")
     common.verbosity(p)
     p.set_defaults(run=run)
 
 
+def demo_config(key: Path) -> str:
+    """The release the demo runs: every feature this version has, offline (no transparency log)."""
+    return (
+        "security:\n"
+        "  signing:\n"
+        "    enabled: true\n"
+        f"    privateKey: {key}\n"
+        "    verify:\n"
+        "      enabled: true\n"
+        "    sigstore:\n"
+        "      transparencyLog: false   # offline demo: no Rekor\n"
+        "  policy:\n"
+        "    failOpen: false\n"
+    )
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    raise NotImplementedError
+    cosign = locate.find("cosign", env=env)
+    if cosign is None:
+        raise ToolError("the demo needs the pinned tools", fix="make tools   (or: sc-ci tools install)")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sc-ci-demo-") as tmp, LocalRegistry() as registry:
+        work = Path(tmp)
+        os.chmod(work, 0o700)
+        print(f"1. registry       docker-registry on {registry.host} (temporary storage)")
+        pushed = push_demo_images(registry.host, names=DEMO_IMAGES)
+        print(f"2. images         pushed {len(pushed)} demo images:")
+        for image in pushed.values():
+            kind = f" (index: {', '.join(image.platforms)})" if len(image.platforms) > 1 else ""
+            print(f"                    {image.ref}{kind}")
+        password = pysecrets.token_urlsafe(18)
+        keygen = runner.run([cosign, "generate-key-pair"], cwd=work,
+                            env={**runner.base_env(env), "COSIGN_PASSWORD": password}, timeout=60)
+        if not keygen.ok:
+            raise ToolError("cosign generate-key-pair failed", why=keygen.tail())
+        print(f"3. keys           throwaway cosign key pair in {work} (password in COSIGN_PASSWORD only)")
+        config = work / "security.yaml"
+        config.write_text(demo_config(work / "cosign.key"))
+        print(f"4. release        sc-ci action --config {config.name}  (signing + verification, by digest)\n")
+        demo_env = {k: v for k, v in env.items() if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_"))}
+        demo_env.update({"COSIGN_PASSWORD": password,
+                         "SC_CI_IMAGES": "\n".join(i.ref for i in pushed.values())})
+        argv = ["action", "--config", str(config)] + ["-v"] * args.verbose
+        code = cli.main(argv, demo_env)
+        print(f"\ndemo finished in {time.monotonic() - started:.1f}s with exit code {code}; "
+              "the registry and keys are removed now.")
+    return code
