@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from sc_ci import __version__, log, secrets
 from sc_ci.commands import common, router
 from sc_ci.errors import EXIT_USAGE, ScError
+from sc_ci.report import github
 
 DESCRIPTION = """Supply-chain release for container images: scan, sign, SBOM, provenance, verify.
 Every command works on digests: a tag is resolved once, up front.
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return router.dispatch(args, env)
     except ScError as exc:
         print(secrets.mask(exc.diagnostics()), file=sys.stderr)
+        if env.get("GITHUB_ACTIONS") == "true":
+            print(github.error_command("sc-ci", exc.diagnostics()), flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -49,7 +49,8 @@ class _Masker:
         self._listeners: list[_Listener] = []
 
     def register(self, value: str) -> None:
-        parts = {value, *(line for line in value.splitlines() if line.strip())}
+        # Each line of a multi-line secret is masked too, except PEM armour (-----BEGIN …-----).
+        parts = {value, *(line for line in value.splitlines() if line.strip() and not line.startswith("-----"))}
         new = {p.strip() for p in parts if len(p.strip()) >= _MIN_MASK_LEN} - self._values
         if not new:
             return

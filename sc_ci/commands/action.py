@@ -10,11 +10,12 @@ from pathlib import Path
 from sc_ci import secrets
 from sc_ci.ci.interface import Platform
 from sc_ci.commands import common, image, output
-from sc_ci.commands.session import open_session
+from sc_ci.commands.session import Session, open_session
 from sc_ci.config.model import Feature
-from sc_ci.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from sc_ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, ScError
 from sc_ci.keys import PEM_PREFIX
 from sc_ci.report import github
+from sc_ci.steps.interface import Outcome, StepResult
 
 # Credentials that arrive as action inputs: moved to the variables the tools read, masked first.
 _CREDENTIAL_INPUTS = {
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if getattr(security, feature).enabled:
             raise ConfigError(f"{feature} is not available in this version of sc-ci", path=f"security.{feature}",
                               fix=f"Set security.{feature}.enabled: false for now.")
-    results = image.sign_images(session) if security.signing.enabled else []
+    results = _signing(session) if security.signing.enabled else []
     output.report("release", session, results)
     if session.ci.platform is Platform.GITLAB and session.ci.workspace:
         _gitlab_dotenv(session.ci.workspace, output.outputs(results))
@@ -74,6 +75,17 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(f"warning: {len(failed)} step(s) failed; continuing because the policy is fail-open "
               "(set security.policy.failOpen: false to fail the job)")
     return EXIT_OK
+
+
+def _signing(session: Session) -> list[StepResult]:
+    """Sign every image; a failure before any step (bad key, no tool) fails each image's sign step, so
+    the fail-open policy treats it like any other signing failure. Config errors still stop the run."""
+    try:
+        return image.sign_images(session)
+    except ScError as exc:
+        if exc.exit_code == EXIT_USAGE:
+            raise
+        return [StepResult("sign", str(ref), Outcome.FAILED, exc.what, error=exc) for ref in session.images]
 
 
 def _feature(step: str) -> Feature:

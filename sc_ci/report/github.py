@@ -81,10 +81,13 @@ def write_summary(path: str | None, markdown: str) -> None:
         fh.write(data)
 
 
+def error_command(title: str, body: str) -> str:
+    """An ::error annotation; title and message escaped, secrets masked."""
+    return f"::error title={escape_property(title)}::{escape_data(secrets.mask(body))}"
+
+
 def error_annotations(results: Sequence[StepResult]) -> list[str]:
-    lines = []
-    for r in [r for r in results if r.failed][:MAX_ANNOTATIONS]:
-        title = escape_property(f"sc-ci {r.step} failed")
-        body = r.error.diagnostics() if r.error else r.summary
-        lines.append(f"::error title={title}::{escape_data(secrets.mask(body))}")
-    return lines
+    """One annotation per failed step, at most 10 (GitHub shows no more per step)."""
+    failed = [r for r in results if r.failed][:MAX_ANNOTATIONS]
+    return [error_command(f"sc-ci {r.step} failed", r.error.diagnostics() if r.error else r.summary)
+            for r in failed]

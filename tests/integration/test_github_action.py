@@ -1,0 +1,132 @@
+"""The GitHub container-action contract: run ./entrypoint exactly as the runner does and read what it wrote."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sc_ci.demo.images import PushedImage
+from sc_ci.runner import base_env
+
+ROOT = Path(__file__).resolve().parents[2]
+FreshImage = Callable[..., PushedImage]
+_ARMOUR = "ENCRYPTED SIGSTORE " + "PRIVATE KEY-----"
+BROKEN_PEM = f"-----BEGIN {_ARMOUR}\nbroken\n-----END {_ARMOUR}\n"  # not a key: cosign rejects it
+
+
+def parse_github_output(text: str) -> dict[str, str]:
+    """Parse GITHUB_OUTPUT the way the runner does (name=value and name<<DELIM … DELIM)."""
+    out: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            end = lines.index(delim, i + 1)
+            out[name] = "\n".join(lines[i + 1:end])
+            i = end + 1
+        else:
+            name, _, value = line.partition("=")
+            out[name] = value
+            i += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def keypair(tool: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    directory = tmp_path_factory.mktemp("gh-keys")
+    password = "gh-" + secrets.token_hex(12)
+    subprocess.run([str(tool("cosign")), "generate-key-pair"], cwd=directory, check=True, capture_output=True,
+                   env={**base_env(), "COSIGN_PASSWORD": password}, stdin=subprocess.DEVNULL, timeout=60)
+    return (directory / "cosign.key").read_text(), (directory / "cosign.pub").read_text(), password
+
+
+def runner_env(workspace: Path, inputs: dict[str, str]) -> dict[str, str]:
+    declared = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "COSIGN_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    # The runner sets every declared input; unset ones are empty strings.
+    env.update({f"INPUT_{name.upper()}": "" for name in declared})
+    env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
+    env.update({
+        "GITHUB_ACTIONS": "true", "CI": "true", "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/shop", "GITHUB_SHA": "a" * 40, "GITHUB_REF": "refs/heads/main",
+        "GITHUB_WORKFLOW": "release", "GITHUB_WORKFLOW_REF": "acme/shop/.github/workflows/release.yml@refs/heads/main",
+        "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_EVENT_NAME": "push",
+        "GITHUB_WORKSPACE": str(workspace), "GITHUB_OUTPUT": str(workspace / "output.txt"),
+        "GITHUB_STEP_SUMMARY": str(workspace / "summary.md"), "RUNNER_TEMP": str(workspace / "tmp"),
+    })
+    return env
+
+
+def test_entrypoint_signs_and_writes_outputs(fresh_image: FreshImage, keypair: tuple[str, str, str],
+                                             tmp_path: Path) -> None:
+    private_pem, _public_pem, password = keypair
+    images = [fresh_image("service-5"), fresh_image("service-6")]
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "security.yaml").write_text("security:\n  signing:\n    sigstore:\n      transparencyLog: false\n")
+    env = runner_env(workspace, {
+        "config": "security.yaml", "images": "\n".join(i.ref for i in images), "sign": "true",
+        "private-key": private_pem, "cosign-password": password,
+    })
+    done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    outputs = parse_github_output((workspace / "output.txt").read_text())
+    assert outputs["digests"].splitlines() == sorted(i.by_digest for i in images)
+    assert outputs["signed"].splitlines() == sorted(i.by_digest for i in images)
+    assert all(c.startswith("cosign verify --key cosign.pub") for c in outputs["verify-commands"].splitlines())
+    summary = (workspace / "summary.md").read_text()
+    assert "## sc-ci release" in summary
+    assert summary.count("| ✅ | sign |") == 2
+
+    # Masks come before anything else, and no secret shows outside ::add-mask:: commands.
+    stdout_lines = done.stdout.splitlines()
+    first_other = next(i for i, line in enumerate(stdout_lines) if not line.startswith("::add-mask::"))
+    masked = {line.removeprefix("::add-mask::") for line in stdout_lines[:first_other]}
+    assert password in masked
+    pem_lines = [line for line in private_pem.splitlines() if line and not line.startswith("-----")]
+    assert set(pem_lines) <= masked
+    shown = "\n".join(stdout_lines[first_other:]) + done.stderr + summary + (workspace / "output.txt").read_text()
+    for secret in (password, *pem_lines):
+        assert secret not in shown
+    assert sorted(p.name for p in workspace.iterdir()) == ["output.txt", "security.yaml", "summary.md"]
+
+
+def test_entrypoint_fail_closed_exits_1_with_annotation(fresh_image: FreshImage, tmp_path: Path) -> None:
+    image = fresh_image("service-7")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "security.yaml").write_text(
+        "security:\n  policy:\n    failOpen: false\n  signing:\n    sigstore:\n      transparencyLog: false\n")
+    env = runner_env(workspace, {"config": "security.yaml", "images": image.ref, "sign": "true",
+                                 "private-key": "env://NOT_SET_ANYWHERE"})
+    env["NOT_SET_ANYWHERE"] = BROKEN_PEM
+    done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "::error title=sc-ci sign failed::" in done.stdout
+
+
+def test_entrypoint_fail_open_warns_and_exits_0(fresh_image: FreshImage, tmp_path: Path) -> None:
+    image = fresh_image("service-8")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "security.yaml").write_text("security:\n  signing:\n    sigstore:\n      transparencyLog: false\n")
+    env = runner_env(workspace, {"config": "security.yaml", "images": image.ref, "sign": "true",
+                                 "private-key": "env://BROKEN_KEY"})
+    env["BROKEN_KEY"] = BROKEN_PEM
+    done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fail-open" in done.stdout
+    assert "::error title=sc-ci sign failed::" in done.stdout
