@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps tools tools-optional demo test test-unit test-integration lint fmt bench doctor clean
+.PHONY: help install system-deps deps tools tools-optional demo test test-unit test-integration lint fmt bench doctor clean
 
 help:
 	@echo "make install          Python package + dev dependencies (editable)"
@@ -26,19 +26,22 @@ system-deps:
 tools:
 	$(PYTHON) -m sc_ci.tools.installer
 
+# Everything the demo and the tests need on a fresh machine (each step is quick when already done).
+deps: system-deps install tools-optional
+
 tools-optional:
 	$(PYTHON) -m sc_ci.tools.installer --with-optional
 
-demo: install system-deps tools
+demo: deps
 	$(PYTHON) -m sc_ci demo
 
-test:
+test: deps
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 test-unit:
 	$(PYTHON) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-test-integration:
+test-integration: deps
 	$(PYTHON) -m pytest -q -m integration $(PYTEST_ARGS)
 
 lint:
