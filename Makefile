@@ -45,11 +45,11 @@ test-integration: deps
 	$(PYTHON) -m pytest -q -m integration $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check sc_ci tests benchmarks
+	$(PYTHON) -m ruff check sc_ci tests $(wildcard benchmarks)
 	$(PYTHON) -m mypy
 
 fmt:
-	$(PYTHON) -m ruff check --fix sc_ci tests benchmarks
+	$(PYTHON) -m ruff check --fix sc_ci tests $(wildcard benchmarks)
 
 bench:
 	$(PYTHON) benchmarks/run.py
