@@ -52,7 +52,7 @@ fmt:
 	$(PYTHON) -m ruff check --fix sc_ci tests $(wildcard benchmarks)
 
 bench:
-	$(PYTHON) benchmarks/run.py
+	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
 
 doctor:
 	$(PYTHON) -m sc_ci doctor

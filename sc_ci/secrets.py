@@ -68,6 +68,10 @@ class _Masker:
         for v in values:
             listener(v)
 
+    def has_listener(self, listener: _Listener) -> bool:
+        with self._lock:
+            return any(existing is listener for existing in self._listeners)
+
     def mask(self, text: str) -> str:
         if not text:
             return text
@@ -105,6 +109,11 @@ def mask(text: str) -> str:
 def on_new_secret(listener: _Listener) -> None:
     """Call `listener(value)` for each secret registered, past and future (CI log masking)."""
     _MASKER.add_listener(listener)
+
+
+def listening(listener: _Listener) -> bool:
+    """Whether `listener` still gets new secrets (reset_for_tests drops every listener)."""
+    return _MASKER.has_listener(listener)
 
 
 def reset_for_tests() -> None:

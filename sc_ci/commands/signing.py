@@ -3,36 +3,119 @@ signing and every attestation (SBOM, provenance) share."""
 
 from __future__ import annotations
 
-from sc_ci import keys
-from sc_ci.commands.session import Session
-from sc_ci.errors import ScError
-from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import Cosign, Key, SignOptions, key_from_secret
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
 
-KEYLESS_NOT_YET = ScError(
-    "keyless signing is not available in this version of sc-ci",
-    why="only key-based signing (file, env://, KMS URI or ${secret:…}) is implemented so far",
-    fix="Sign with a key: --key cosign.key, or in YAML\n"
-        "security:\n  signing:\n    enabled: true\n    privateKey: ${secret:cosign-private-key}",
-)
+from sc_ci import identity, keys
+from sc_ci.ci.interface import Platform
+from sc_ci.commands.session import Session
+from sc_ci.config.loader import LoadedConfig
+from sc_ci.errors import ConfigError, ScError
+from sc_ci.report import github
+from sc_ci.secrets import Secret
+from sc_ci.services import oidc
+from sc_ci.steps.sign import SigningPlan
+from sc_ci.tools.cosign import CertificateIdentity, Cosign, Key, Keyless, SignOptions, key_from_secret
+from sc_ci.tools.sigstore_files import signing_config_has_tlog, signing_config_services
+
+SIGSTORE = "security.signing.sigstore"
 
 
 def plan(session: Session, cosign: Cosign) -> SigningPlan:
-    """Decide key, verification key and Sigstore options from the loaded config (no tool runs here,
-    except deriving a public key from the private one when verification needs it)."""
+    """Decide key (or keyless token), verification key or identity, and Sigstore options from the loaded
+    config. No signing tool runs here; keyless plans fetch the OIDC token once, for the whole run."""
     signing = session.loaded.security.signing
+    options = sigstore_options(session.loaded)
     if signing.keyless:
-        _require_oidc(session)
-        raise KEYLESS_NOT_YET
+        return _keyless(session, options)
     key = keys.must_have(keys.configured(session.loaded, "signing.privateKey", public=False),
                          "private key", "Pass --key or set security.signing.privateKey.")
-    options = SignOptions(tlog=signing.sigstore.transparency_log)
     verify_key: Key | None = None
     if signing.verify.enabled:
         verify_key = keys.configured(session.loaded, "signing.publicKey", public=True)
         if verify_key is None:
             verify_key = key if key.is_kms else _derived_public_key(cosign, key, session.dry_run)
     return SigningPlan(key, verify_key, options)
+
+
+def _keyless(session: Session, options: SignOptions) -> SigningPlan:
+    """One token per run (masked before use), the identity its certificate will carry, and the plan."""
+    source = session.ci.oidc
+    if not source.available:  # fail before cosign, which would otherwise hang in a device flow
+        raise ScError("keyless signing needs an OIDC identity token, and none is available",
+                      why=source.detail, fix=source.fix)
+    if session.ci.platform is Platform.GITHUB:
+        github.install_masking()  # ::add-mask:: the token the moment it exists
+    token = None
+    if not session.dry_run:
+        _remove_token_files_on_sigterm()
+        token = run_token(session)
+    verify = session.loaded.security.signing.verify
+    expected: CertificateIdentity | None
+    try:
+        expected = identity.expected(session.ci, verify, claims=oidc.claims(token) if token else None)
+    except ConfigError:
+        if verify.enabled:
+            raise
+        expected = None
+    return SigningPlan(Keyless(token, oidc.describe(source.kind)), expected if verify.enabled else None, options,
+                       identity=expected)
+
+
+_TOKENS: dict[int, tuple[Session, Secret]] = {}  # id(session) -> (session, its token): one token per run
+
+
+def run_token(session: Session) -> Secret:
+    """The run's OIDC token, fetched on first use and shared by every plan of this session (image signing,
+    SBOM and provenance attestations): one token request per run."""
+    cached = _TOKENS.get(id(session))
+    if cached is not None and cached[0] is session:
+        return cached[1]
+    token = oidc.obtain(session.ci, session.env)
+    _TOKENS[id(session)] = (session, token)
+    return token
+
+
+def sigstore_options(loaded: LoadedConfig) -> SignOptions:
+    """signing.sigstore.* as cosign options: files resolved against the project root and checked to exist;
+    a signing config is read once for the URLs cosign v2 needs."""
+    cfg = loaded.security.signing.sigstore
+    signing_config = _file(loaded, "signingConfig", cfg.signing_config)
+    config_fulcio = config_rekor = None
+    if signing_config is not None:
+        try:
+            config_fulcio, config_rekor = signing_config_services(Path(signing_config))
+            has_tlog = signing_config_has_tlog(Path(signing_config))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{signing_config} is not a Sigstore signing config (JSON)",
+                              path=f"{SIGSTORE}.signingConfig", why=str(exc),
+                              fix="Make one with `cosign signing-config create --fulcio=\"url=…,api-version=1,"
+                                  "start-time=…,operator=…\" --out signing_config.json`.") from exc
+        if has_tlog and not cfg.transparency_log:
+            raise ConfigError("the signing config names a transparency log, but transparencyLog is false",
+                              path=f"{SIGSTORE}.signingConfig",
+                              why="cosign v3 uploads to every Rekor the signing config lists",
+                              fix="Make a signing config without Rekor (`cosign signing-config create` with no "
+                                  "--rekor), or set transparencyLog: true.")
+    return SignOptions(tlog=cfg.transparency_log, ct_log=cfg.certificate_transparency, fulcio_url=cfg.fulcio_url,
+                       rekor_url=cfg.rekor_url, trusted_root=_file(loaded, "trustedRoot", cfg.trusted_root),
+                       signing_config=signing_config, tuf_mirror=cfg.tuf_mirror,
+                       tuf_root=_file(loaded, "tufRoot", cfg.tuf_root), config_fulcio_url=config_fulcio,
+                       config_rekor_url=config_rekor)
+
+
+def _file(loaded: LoadedConfig, key: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = loaded.project_root / path
+    if not path.is_file():
+        raise ConfigError(f"file {value} does not exist", path=f"{SIGSTORE}.{key}",
+                          fix="Give the path to the file (relative paths are relative to the project root).")
+    return str(path)
 
 
 def _derived_public_key(cosign: Cosign, key: Key, dry_run: bool) -> Key:
@@ -42,10 +125,36 @@ def _derived_public_key(cosign: Cosign, key: Key, dry_run: bool) -> Key:
     return Key(derived.ref, derived.env, f"public key of {key.label}")
 
 
-def _require_oidc(session: Session) -> None:
-    oidc = session.ci.oidc
-    if not oidc.available:
-        raise ScError("keyless signing needs an OIDC identity token, and none is available",
-                      why=oidc.detail, fix=oidc.fix)
+def _remove_token_files_on_sigterm() -> None:
+    """A CI cancelling the job sends SIGTERM: turn it into SystemExit so every `finally` (token files,
+    private DOCKER_CONFIG, child tools) runs. Only from the main thread, and only over the default."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
+def verification_plan(session: Session, given: identity.Given | None = None) -> SigningPlan:
+    """A verify-only plan: a public key (flag/config, or a KMS private key), else the keyless identity
+    (given on the command line, configured, or derived from the CI context). Fetches no token."""
+    loaded, given = session.loaded, given or identity.Given()
+    options = sigstore_options(loaded)
+    if not given.any:
+        key = keys.configured(loaded, "signing.publicKey", public=True)
+        private = keys.configured(loaded, "signing.privateKey", public=False)
+        if key is None and private is not None and private.is_kms:
+            key = private
+        if key is not None:
+            return SigningPlan(key, key, options)
+        if private is not None or not loaded.security.signing.keyless:
+            raise ConfigError("no public key to verify with",
+                              why="signing is key-based here, and only the private key is configured",
+                              fix="Pass --key cosign.pub (or env://VAR, a KMS URI), or set "
+                                  "security.signing.publicKey.")
+    expected = identity.expected(session.ci, loaded.security.signing.verify, given=given)
+    return SigningPlan(Keyless(None, "verification only"), expected, options, identity=expected)

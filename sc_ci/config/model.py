@@ -27,6 +27,8 @@ from sc_ci.config.refs import KeySpec, contains_ref, parse_key_spec
 Feature = Literal["signing", "verify", "sbom", "provenance", "scan"]
 Severity = Literal["critical", "high", "medium", "low"]
 SbomFormat = Literal["cyclonedx-json", "spdx-json", "syft-json"]
+CycloneDxVersion = Literal["1.4", "1.5", "1.6", "1.7"]
+Oversize = Literal["digest", "no-tlog", "fail"]
 ScannerName = Literal["grype", "trivy"]
 
 #: Keys that also accept a bare boolean standing for one child key (spec FR-5: `attach: true`).
@@ -127,9 +129,41 @@ class VerifyConfig(Section):
 
 
 class SigstoreConfig(Section):
-    """Which Sigstore services signing talks to (public-good by default)."""
+    """Which Sigstore services signing talks to (public-good by default), and what verification trusts."""
 
     transparency_log: StrictBool = True
+    certificate_transparency: StrictBool = True
+    fulcio_url: OptUrl = None
+    rekor_url: OptUrl = None
+    trusted_root: OptText = None
+    signing_config: OptText = None
+    tuf_mirror: OptUrl = None
+    tuf_root: OptText = None
+
+    @model_validator(mode="after")
+    def _service_combination(self) -> Self:
+        if self.rekor_url is not None and not self.transparency_log:
+            raise Invalid(
+                "rekorUrl contradicts transparencyLog: false (no log means no Rekor)",
+                key="rekorUrl",
+                fix="security:\n  signing:\n    sigstore:\n      transparencyLog: false\n"
+                "      # and drop rekorUrl (or keep rekorUrl and drop transparencyLog: false)",
+            )
+        if self.signing_config is not None and (self.fulcio_url is not None or self.rekor_url is not None):
+            raise Invalid(
+                "signingConfig already names the Fulcio and Rekor URLs; give either the file or the URLs",
+                key="signingConfig",
+                fix="security:\n  signing:\n    sigstore:\n      signingConfig: sigstore/signing_config.json\n"
+                "      trustedRoot: sigstore/trusted_root.json\n      # no fulcioUrl / rekorUrl",
+            )
+        if self.tuf_root is not None and self.tuf_mirror is None:
+            raise Invalid(
+                "tufRoot is the root.json of a TUF mirror, and no tufMirror is set",
+                key="tufRoot",
+                fix="security:\n  signing:\n    sigstore:\n      tufMirror: https://tuf.example.com\n"
+                "      tufRoot: sigstore/root.json",
+            )
+        return self
 
 
 class SigningConfig(Section):
@@ -177,9 +211,40 @@ class SigningConfig(Section):
 # ---------------------------------------------------------------------------------------------- sbom
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "mi": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3}
+MIB = 1024 * 1024
+
+
+def byte_size(value: object) -> object:
+    """4194304, "4MiB", "500 KB", "1.5MB" -> bytes (an int above zero)."""
+    if isinstance(value, bool):
+        return value  # rejected by the int type with its own message
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise Invalid(f"{value!r} is not a size",
+                          fix="maxSize: 4MiB  (or bytes: 4194304; units B KB KiB MB MiB GB GiB)")
+        number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    size = int(number * _UNITS[unit])
+    if size <= 0:
+        raise Invalid(f"{value!r} is not a size above zero", fix="maxSize: 4MiB")
+    return size
+
+
+def _cyclonedx_version(value: object) -> object:
+    """YAML reads `1.6` as a float; the spec version is text."""
+    return f"{value:g}" if isinstance(value, float) else _blank_to_none(value)
+
+
 class SbomAttach(Section):
     enabled: StrictBool = True
     sign: StrictBool = True
+    max_size: Annotated[int, BeforeValidator(byte_size)] = 4 * MIB
+    oversize: Annotated[Oversize, BeforeValidator(_lower)] = "digest"
 
 
 class SbomOutput(Section):
@@ -190,6 +255,8 @@ class SbomOutput(Section):
 class SbomConfig(Section):
     enabled: StrictBool = False
     format: Annotated[SbomFormat, BeforeValidator(_lower)] = "cyclonedx-json"
+    extra_formats: tuple[Annotated[SbomFormat, BeforeValidator(_lower)], ...] = ()
+    cyclonedx_version: Annotated[CycloneDxVersion, BeforeValidator(_cyclonedx_version)] = "1.6"
     generator: Literal["syft"] = "syft"
     attach: SbomAttach = Field(default_factory=SbomAttach)
     output: SbomOutput = Field(default_factory=SbomOutput)
@@ -199,6 +266,11 @@ class SbomConfig(Section):
     @classmethod
     def _attach_shorthand(cls, value: Any) -> Any:
         return {"enabled": value} if isinstance(value, bool) else value
+
+    @property
+    def formats(self) -> tuple[SbomFormat, ...]:
+        """`format` first, then each extra format once (all come out of one generator run)."""
+        return tuple(dict.fromkeys((self.format, *self.extra_formats)))
 
     @property
     def to_registry(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets as pysecrets
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -28,15 +28,21 @@ def add_mask_command(value: str) -> str:
     return f"::add-mask::{escape_data(value)}"
 
 
+_MASKING: list[tuple[TextIO, Callable[[str], None]]] = []  # (stream, its listener): install once per stream
+
+
 def install_masking(out: TextIO | None = None) -> None:
-    """Print ::add-mask:: for every secret, past and future, before anything could print it."""
+    """Print ::add-mask:: for every secret, past and future, before anything could print it (idempotent)."""
     stream = out or sys.stdout
+    if any(s is stream and secrets.listening(listener) for s, listener in _MASKING):
+        return
 
     def emit(value: str) -> None:
         for line in value.splitlines() or [value]:
             if line.strip():
                 print(add_mask_command(line.strip()), file=stream, flush=True)
 
+    _MASKING.append((stream, emit))
     secrets.on_new_secret(emit)
 
 

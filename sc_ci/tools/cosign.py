@@ -1,23 +1,35 @@
-"""cosign: argv for sign/verify per major version, secrets via env only, failures classified."""
+"""cosign: sign/verify/attest argv per major version (key or keyless), secrets never in argv."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sc_ci import retry, runner
-from sc_ci.errors import ConfigError, ScError, StepFailed, ToolError, VerificationFailed
+from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
+from sc_ci.tools.cosign_failures import classify
+from sc_ci.tools.sigstore_files import LegacyTrust, legacy_trust
 
 KEY_ENV = "SC_CI_COSIGN_KEY"  # inline key material is handed to cosign as env://SC_CI_COSIGN_KEY
 PUB_ENV = "SC_CI_COSIGN_PUB"
 KMS_PREFIXES = ("awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:")
 # Ambient credentials KMS providers read (passed through unchanged when a KMS key is used).
 KMS_ENV_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "AZURE_", "VAULT_", "KUBECONFIG")
+# Sigstore trust settings cosign reads from the environment (paths and URLs, never credentials): passed
+# through from the caller; the config's tufMirror / tufRoot override the TUF ones.
+SIGSTORE_ENV = ("TUF_ROOT", "TUF_MIRROR", "TUF_ROOT_JSON", "SIGSTORE_ROOT_FILE", "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE",
+                "SIGSTORE_REKOR_PUBLIC_KEY", "SIGSTORE_TSA_CERTIFICATE_FILE")
+TOKEN_PLACEHOLDER = "<0600 token file>"  # noqa: S105 (dry runs show this instead of the file path)
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,93 @@ def key_from_secret(secret: Secret, *, public: bool) -> Key:
 
 
 @dataclass(frozen=True)
-class SignOptions:
-    """Sigstore settings that change cosign's argv."""
+class Keyless:
+    """Sign with a short-lived Fulcio certificate for an OIDC identity token (audience `sigstore`).
 
-    tlog: bool = True  # upload to / require the transparency log
+    The token is a Secret; cosign reads it from a 0600 file that exists only while cosign runs
+    (`--identity-token FILE`): never argv, never the environment. `token` is None only in dry runs.
+    """
+
+    token: Secret | None
+    source: str  # where the token came from, e.g. "GitHub Actions OIDC token exchange" (no secret)
+
+    @property
+    def label(self) -> str:
+        return f"keyless ({self.source})"
+
+
+@dataclass(frozen=True)
+class CertificateIdentity:
+    """What a keyless signature's certificate must name: identity (SAN) and OIDC issuer, exact or regexp."""
+
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    issuer_regexp: str | None = None
+
+    @property
+    def label(self) -> str:
+        who = self.identity if self.identity is not None else f"matching {self.identity_regexp}"
+        by = self.issuer if self.issuer is not None else f"matching {self.issuer_regexp}"
+        return f"identity {who}, issuer {by}"
+
+    def flags(self) -> list[str]:
+        pairs = (("--certificate-identity", self.identity), ("--certificate-identity-regexp", self.identity_regexp),
+                 ("--certificate-oidc-issuer", self.issuer),
+                 ("--certificate-oidc-issuer-regexp", self.issuer_regexp))
+        return [arg for flag, value in pairs if value is not None for arg in (flag, value)]
+
+
+Signer = Key | Keyless
+Verifier = Key | CertificateIdentity
+
+
+@dataclass(frozen=True)
+class SignOptions:
+    """Sigstore settings that change cosign's argv or environment (public-good Sigstore when all unset)."""
+
+    tlog: bool = True  # upload to / require the transparency log (Rekor)
+    ct_log: bool = True  # require an SCT: Fulcio certificates logged in certificate transparency
+    fulcio_url: str | None = None
+    rekor_url: str | None = None
+    trusted_root: str | None = None  # trusted_root.json (file)
+    signing_config: str | None = None  # signing_config.json (file): cosign v3 reads it as is
+    tuf_mirror: str | None = None  # TUF repository serving trusted_root.json (and the v3 signing config)
+    tuf_root: str | None = None  # that mirror's root.json (file)
+    # The services named in signing_config, for cosign v2 (which takes URLs, not the file, here).
+    config_fulcio_url: str | None = None
+    config_rekor_url: str | None = None
+
+    @property
+    def v2_fulcio_url(self) -> str | None:
+        return self.fulcio_url or self.config_fulcio_url
+
+    @property
+    def v2_rekor_url(self) -> str | None:
+        return self.rekor_url or self.config_rekor_url
+
+    def env(self) -> dict[str, str]:
+        """TUF settings both majors read from the environment (TUF_MIRROR, TUF_ROOT_JSON)."""
+        out = {}
+        if self.tuf_mirror:
+            out["TUF_MIRROR"] = self.tuf_mirror
+        if self.tuf_root:
+            out["TUF_ROOT_JSON"] = self.tuf_root
+        return out
+
+
+@contextlib.contextmanager
+def token_file(token: Secret) -> Iterator[Path]:
+    """The token in a fresh 0600 file inside a private 0700 directory; both removed on every exit path."""
+    directory = Path(tempfile.mkdtemp(prefix="sc-ci-oidc-"))
+    try:
+        path = directory / "token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token.reveal())
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -89,65 +184,125 @@ class Cosign:
         self._caller_env = dict(env or {})
 
     # ---- argv builders (pure) -------------------------------------------------
-    def sign_argv(self, image: str, key: Key, opts: SignOptions) -> list[str]:
-        argv = [str(self.path), "sign", "--yes", "--key", key.ref]
-        argv += self._tlog_sign_flags(opts)
+    def sign_argv(self, image: str, key: Signer, opts: SignOptions, token_path: str = TOKEN_PLACEHOLDER) -> list[str]:
+        argv = [str(self.path), "sign", "--yes", *_signer_flags(key, token_path)]
+        argv += self._sign_flags(key, opts)
         return [*argv, image]
 
-    def verify_argv(self, image: str, key: Key, opts: SignOptions) -> list[str]:
-        argv = [str(self.path), "verify", "--key", key.ref, "--output", "json"]
-        if not opts.tlog:
-            argv.append("--insecure-ignore-tlog=true")
-        return [*argv, image]
+    def verify_argv(self, image: str, key: Verifier, opts: SignOptions) -> list[str]:
+        argv = [str(self.path), "verify", *_verifier_flags(key), "--output", "json"]
+        return [*argv, *self._verify_flags(key, opts), image]
 
-    def attest_argv(self, image: str, key: Key, predicate: Path, predicate_type: str, opts: SignOptions) -> list[str]:
-        argv = [str(self.path), "attest", "--yes", "--key", key.ref, "--predicate", str(predicate),
+    def attest_argv(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
+                    token_path: str = TOKEN_PLACEHOLDER) -> list[str]:
+        argv = [str(self.path), "attest", "--yes", *_signer_flags(key, token_path), "--predicate", str(predicate),
                 "--type", predicate_type]
-        return [*argv, *self._tlog_sign_flags(opts), image]
+        return [*argv, *self._sign_flags(key, opts), image]
 
-    def verify_attestation_argv(self, image: str, key: Key, predicate_type: str, opts: SignOptions) -> list[str]:
-        argv = [str(self.path), "verify-attestation", "--key", key.ref, "--type", predicate_type]
-        if not opts.tlog:
-            argv.append("--insecure-ignore-tlog=true")
-        return [*argv, image]
+    def verify_attestation_argv(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
+                                legacy: LegacyTrust | None = None) -> list[str]:
+        argv = [str(self.path), "verify-attestation", *_verifier_flags(key), "--type", predicate_type]
+        flags = self._verify_flags(key, opts)
+        if self._needs_legacy_trust(key, opts):
+            # v2 checks old-format attestations against --ca-roots only ("trusted root path currently only
+            # supported with --new-bundle-format"): the trusted root's CAs go there, its log keys in env
+            at = flags.index("--trusted-root")
+            roots = ["--ca-roots", legacy.ca_roots if legacy else "<Fulcio roots of the trusted root>"]
+            if legacy and legacy.ca_intermediates:
+                roots += ["--ca-intermediates", legacy.ca_intermediates]
+            flags[at:at + 2] = roots
+        return [*argv, *flags, image]
+
+    def _needs_legacy_trust(self, key: Verifier, opts: SignOptions) -> bool:
+        return self.major < 3 and opts.trusted_root is not None and isinstance(key, CertificateIdentity)
 
     def public_key_argv(self, key: Key) -> list[str]:
         return [str(self.path), "public-key", "--key", key.ref]
 
-    def _tlog_sign_flags(self, opts: SignOptions) -> list[str]:
-        if opts.tlog:
-            return []
-        flags = ["--tlog-upload=false"]
+    def _sign_flags(self, key: Signer, opts: SignOptions) -> list[str]:
+        """Where signing goes: v3 prefers a signing config (else the deprecated URL flags with
+        --use-signing-config=false); v2 takes URLs (read from a signing config when that is what was given)."""
+        keyless = isinstance(key, Keyless)
+        flags: list[str] = []
         if self.major >= 3:
-            flags.append("--use-signing-config=false")
+            if opts.signing_config:
+                flags += ["--signing-config", opts.signing_config]
+            elif (keyless and opts.fulcio_url) or opts.rekor_url or not opts.tlog:
+                flags.append("--use-signing-config=false")
+                if keyless and opts.fulcio_url:
+                    flags.append(f"--fulcio-url={opts.fulcio_url}")
+                if opts.rekor_url:
+                    flags.append(f"--rekor-url={opts.rekor_url}")
+                if not opts.tlog:
+                    flags.append("--tlog-upload=false")
+        else:
+            if keyless and opts.v2_fulcio_url:
+                flags.append(f"--fulcio-url={opts.v2_fulcio_url}")
+            if opts.tlog and opts.v2_rekor_url:
+                flags.append(f"--rekor-url={opts.v2_rekor_url}")
+            if not opts.tlog:
+                flags.append("--tlog-upload=false")
+            if keyless and not opts.ct_log:
+                flags.append("--insecure-skip-verify=true")  # v2 checks the SCT while signing; v3 does not
+        if opts.trusted_root and (keyless or opts.signing_config):
+            flags += ["--trusted-root", opts.trusted_root]
+        return flags
+
+    def _verify_flags(self, key: Verifier, opts: SignOptions) -> list[str]:
+        flags: list[str] = []
+        if opts.trusted_root:
+            flags += ["--trusted-root", opts.trusted_root]
+        if not opts.tlog:
+            flags.append("--insecure-ignore-tlog=true")
+        elif self.major < 3 and opts.v2_rekor_url:
+            flags.append(f"--rekor-url={opts.v2_rekor_url}")  # v3 verifies log entries from the bundle
+        if isinstance(key, CertificateIdentity) and not opts.ct_log:
+            flags.append("--insecure-ignore-sct=true")
         return flags
 
     # ---- execution --------------------------------------------------------------
-    def env_for(self, key: Key, docker_config: str | None = None) -> dict[str, str]:
+    def env_for(self, key: Signer | Verifier | None, docker_config: str | None = None,
+                opts: SignOptions | None = None) -> dict[str, str]:
         env = dict(self._env)
         env["COSIGN_PASSWORD"] = self._password.reveal() if self._password else ""
-        for name, secret in key.env.items():
-            env[name] = secret.reveal()
-        if key.is_kms:
-            env.update({k: v for k, v in self._caller_env.items() if k.startswith(KMS_ENV_PREFIXES)})
+        if isinstance(key, Key):
+            for name, secret in key.env.items():
+                env[name] = secret.reveal()
+            if key.is_kms:
+                env.update({k: v for k, v in self._caller_env.items() if k.startswith(KMS_ENV_PREFIXES)})
+        env.update({k: v for k, v in self._caller_env.items() if k in SIGSTORE_ENV and v})
+        if opts is not None:
+            env.update(opts.env())
         if docker_config:
             env["DOCKER_CONFIG"] = docker_config
         elif "DOCKER_CONFIG" in self._caller_env:
             env["DOCKER_CONFIG"] = self._caller_env["DOCKER_CONFIG"]
         return env
 
-    def sign(self, image: str, key: Key, opts: SignOptions, docker_config: str | None = None) -> Completed:
-        argv, env = self.sign_argv(image, key, opts), self.env_for(key, docker_config)
-        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+    def _signing(self, key: Signer, argv_for: Callable[[str], list[str]], env: Mapping[str, str]) -> Completed:
+        """Run a signing command; a keyless one gets its token file for exactly as long as cosign runs."""
+        if not isinstance(key, Keyless):
+            argv = argv_for(TOKEN_PLACEHOLDER)
+            return _run(argv, env)
+        if key.token is None:
+            raise ScError("keyless signing without an identity token", why="the plan was made for a dry run",
+                          fix="Run without --dry-run.")
+        with token_file(key.token) as path:
+            argv = argv_for(str(path))
+            return _run(argv, env)
+
+    def sign(self, image: str, key: Signer, opts: SignOptions, docker_config: str | None = None) -> Completed:
+        env = self.env_for(key, docker_config, opts)
+        result = self._signing(key, lambda token: self.sign_argv(image, key, opts, token), env)
         if not result.ok:
-            raise _classify(result, image, "signing")
+            raise _failure(result, image, "signing", None, opts)
         return result
 
-    def verify(self, image: str, key: Key, opts: SignOptions, docker_config: str | None = None) -> Verified:
-        argv, env = self.verify_argv(image, key, opts), self.env_for(key, docker_config)
-        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+    def verify(self, image: str, key: Verifier, opts: SignOptions, docker_config: str | None = None) -> Verified:
+        argv, env = self.verify_argv(image, key, opts), self.env_for(key, docker_config, opts)
+        result = _run(argv, env)
         if not result.ok:
-            raise _classify(result, image, "verification")
+            raise _failure(result, image, "verification", key, opts)
         payloads = _parse_payloads(result.stdout)
         digest = image.rpartition("@")[2]
         matching = [p for p in payloads if _payload_digest(p) == digest]
@@ -157,32 +312,88 @@ class Cosign:
                                      fix="Sign the image by digest with `sc-ci image sign`.")
         return Verified(image, len(matching), tuple(matching))
 
-    def attest(self, image: str, key: Key, predicate: Path, predicate_type: str, opts: SignOptions,
+    def attest(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
                docker_config: str | None = None) -> Completed:
         """Attach `predicate` as a signed in-toto attestation of `predicate_type` (cosign --type value)."""
-        argv = self.attest_argv(image, key, predicate, predicate_type, opts)
-        env = self.env_for(key, docker_config)
-        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+        env = self.env_for(key, docker_config, opts)
+        result = self._signing(key, lambda token: self.attest_argv(image, key, predicate, predicate_type, opts, token),
+                               env)
         if not result.ok:
-            raise _classify(result, image, "attesting")
+            raise _failure(result, image, "attesting", None, opts)
         return result
 
-    def verify_attestation(self, image: str, key: Key, predicate_type: str, opts: SignOptions,
+    def verify_attestation(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                            docker_config: str | None = None) -> list[dict[str, object]]:
         """Verify attestations of `predicate_type`; return the decoded in-toto statements."""
-        argv = self.verify_attestation_argv(image, key, predicate_type, opts)
-        env = self.env_for(key, docker_config)
-        result = retry.call(lambda: _transient_or(runner.run(argv, env=env)))
+        env = self.env_for(key, docker_config, opts)
+        if self._needs_legacy_trust(key, opts) and opts.trusted_root:
+            try:
+                with legacy_trust(Path(opts.trusted_root), tlog=opts.tlog, ct_log=opts.ct_log) as legacy:
+                    argv = self.verify_attestation_argv(image, key, predicate_type, opts, legacy)
+                    env.update(legacy.env)
+                    result = _run(argv, env)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ConfigError(f"cannot read the trusted root {opts.trusted_root}", why=str(exc),
+                                  path="security.signing.sigstore.trustedRoot",
+                                  fix="Give a trusted_root.json made with `cosign trusted-root create`.") from exc
+        else:
+            argv = self.verify_attestation_argv(image, key, predicate_type, opts)
+            result = _run(argv, env)
         if not result.ok:
-            raise _classify(result, image, "attestation verification")
+            raise _failure(result, image, "attestation verification", key, opts)
         return decode_statements(result.stdout)
 
     def public_key(self, key: Key) -> Secret:
         """Derive the public key of a private key (for verify-after-sign when no publicKey is given)."""
         result = runner.run(self.public_key_argv(key), env=self.env_for(key), timeout=60)
         if not result.ok:
-            raise _classify(result, key.label, "reading the public key of")
+            raise classify(result, key.label, "reading the public key of")
         return Secret(result.stdout, "public key")
+
+
+def _signer_flags(key: Signer, token_path: str) -> list[str]:
+    if isinstance(key, Keyless):
+        return ["--identity-token", token_path]
+    return ["--key", key.ref]
+
+
+def _verifier_flags(key: Verifier) -> list[str]:
+    if isinstance(key, CertificateIdentity):
+        return key.flags()
+    return ["--key", key.ref]
+
+
+def consumer_command(image: str, key: Verifier, opts: SignOptions, predicate_type: str | None = None) -> str:
+    """The `cosign verify …` line a consumer runs (a key: with the public key file they hold); with
+    `predicate_type`, the `cosign verify-attestation --type …` line instead."""
+    argv = ["cosign", "verify"] if predicate_type is None else ["cosign", "verify-attestation", "--type",
+                                                                 predicate_type]
+    if isinstance(key, CertificateIdentity):
+        argv += key.flags()
+        if opts.trusted_root:
+            argv += ["--trusted-root", opts.trusted_root]
+    else:
+        argv += ["--key", key.label if not key.ref.startswith("env://") else "cosign.pub"]
+    if not opts.tlog:
+        argv.append("--insecure-ignore-tlog=true")
+    if isinstance(key, CertificateIdentity) and not opts.ct_log:
+        argv.append("--insecure-ignore-sct=true")
+    return shlex.join([*argv, image])
+
+
+def _run(argv: list[str], env: Mapping[str, str]) -> Completed:
+    """Run cosign, retrying transient failures (network, 5xx) with backoff; when every attempt failed,
+    the last failed result is returned for classification (never the retry's own exception)."""
+    attempts: list[Completed] = []
+
+    def attempt() -> Completed:
+        attempts.append(runner.run(argv, env=env))
+        return _transient_or(attempts[-1])
+
+    try:
+        return retry.call(attempt)
+    except retry.TransientError:
+        return attempts[-1]
 
 
 def _transient_or(result: Completed) -> Completed:
@@ -191,51 +402,13 @@ def _transient_or(result: Completed) -> Completed:
     return result
 
 
+def _failure(result: Completed, image: str, action: str, key: Verifier | None, opts: SignOptions) -> ScError:
+    identity = key.label if isinstance(key, CertificateIdentity) else None
+    return classify(result, image, action, identity=identity, fulcio_url=opts.fulcio_url or opts.config_fulcio_url)
+
+
 def _is_verification(result: Completed) -> bool:
     return result.returncode in (10, 11, 12) or "no matching" in result.stderr or "threshold" in result.stderr
-
-
-def _why(stderr: str, lines: int = 4) -> str:
-    """cosign's own error lines, without its warnings and repeated wrappers."""
-    seen: list[str] = []
-    for line in stderr.splitlines():
-        line = line.strip()
-        if not line or line.startswith("WARNING") or line.startswith("error during command execution"):
-            continue
-        if line not in seen:
-            seen.append(line)
-    return "\n".join(seen[-lines:])
-
-
-def _classify(result: Completed, image: str, action: str) -> ScError:
-    err = result.stderr
-    tail = _why(err)
-    if "decryption failed" in err or "incorrect passphrase" in err:
-        return StepFailed(f"{action} {image}: could not decrypt the private key",
-                          why="COSIGN_PASSWORD is missing or wrong for this key",
-                          fix="Set COSIGN_PASSWORD (as a CI secret) to the key's password.")
-    if "none of the attestations matched the predicate type" in err:
-        return VerificationFailed(f"{image}: no attestation of the requested type", why=tail,
-                                  fix="Attach it first (sc-ci sbom attach / sc-ci provenance attach), and verify "
-                                      "with the type that matches the document (cyclonedx, spdxjson, "
-                                      "slsaprovenance1, …).")
-    if result.returncode == 10 or "no signatures found" in err:
-        return VerificationFailed(f"{image}: no signature found", why=tail,
-                                  fix="Sign it first: sc-ci image sign --image IMAGE --key cosign.key "
-                                      "(and check you verify the same registry/repository).")
-    if result.returncode == 11 or "MANIFEST_UNKNOWN" in err or "NAME_UNKNOWN" in err:
-        return VerificationFailed(f"{image}: image not found in the registry", why=tail,
-                                  fix="Check the image reference and that it was pushed.")
-    if result.returncode == 12 or "no matching" in err or "threshold" in err or "invalid signature" in err:
-        return VerificationFailed(f"{image}: no signature matches the given key or identity", why=tail,
-                                  fix="Verify with the public key that belongs to the signing key, or "
-                                      "re-sign the image with the expected key.")
-    if "UNAUTHORIZED" in err or "DENIED" in err or "401" in err or "403" in err:
-        return StepFailed(f"{action} {image}: the registry denied access", why=tail,
-                          fix="Log in to the registry (DOCKER_CONFIG) or set SC_CI_REGISTRY_USERNAME / "
-                              "SC_CI_REGISTRY_PASSWORD; signing needs push access.")
-    return ToolError(f"cosign {action} failed for {image} (exit {result.returncode})", why=tail,
-                     fix="Rerun with -v to see cosign's full output.")
 
 
 def _parse_payloads(stdout: str) -> list[Mapping[str, object]]:

@@ -1,0 +1,145 @@
+"""cosign failures as ScErrors: what failed, the likely cause (cosign's own lines), and the fix."""
+
+from __future__ import annotations
+
+import re
+
+from sc_ci import retry
+from sc_ci.errors import ScError, StepFailed, ToolError, VerificationFailed
+from sc_ci.runner import Completed
+
+PUBLIC_FULCIO = "https://fulcio.sigstore.dev"
+
+
+def _why(stderr: str, lines: int = 4) -> str:
+    """cosign's own error lines, without its warnings and repeated wrappers."""
+    seen: list[str] = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not line or line.startswith("WARNING") or line.startswith("error during command execution"):
+            continue
+        if line not in seen:
+            seen.append(line)
+    return "\n".join(seen[-lines:])
+
+
+def classify(result: Completed, image: str, action: str, *, identity: str | None = None,
+             fulcio_url: str | None = None) -> ScError:
+    """The failure of `cosign <action>` on `image` as an ScError. `identity`: the label of the keyless
+    identity verification expected (None: a key); `fulcio_url`: the configured Fulcio, for messages."""
+    err = result.stderr
+    tail = _why(err)
+    if "decryption failed" in err or "incorrect passphrase" in err:
+        return StepFailed(f"{action} {image}: could not decrypt the private key",
+                          why="COSIGN_PASSWORD is missing or wrong for this key",
+                          fix="Set COSIGN_PASSWORD (as a CI secret) to the key's password.")
+    fulcio = _keyless_failure(err, tail, image, action, fulcio_url)
+    if fulcio is not None:
+        return fulcio
+    if "none of the attestations matched the predicate type" in err:
+        return VerificationFailed(f"{image}: no attestation of the requested type", why=tail,
+                                  fix="Attach it first (sc-ci sbom attach / sc-ci provenance attach), and verify "
+                                      "with the type that matches the document (cyclonedx, spdxjson, "
+                                      "slsaprovenance1, …).")
+    if result.returncode == 10 or "no signatures found" in err:
+        return VerificationFailed(f"{image}: no signature found", why=tail,
+                                  fix="Sign it first: sc-ci image sign --image IMAGE (--key cosign.key, or keyless "
+                                      "in CI), and check you verify the same registry/repository.")
+    if result.returncode == 11 or "MANIFEST_UNKNOWN" in err or "NAME_UNKNOWN" in err:
+        return VerificationFailed(f"{image}: image not found in the registry", why=tail,
+                                  fix="Check the image reference and that it was pushed.")
+    certificate = _certificate_failure(err, tail, image, identity)
+    if certificate is not None:
+        return certificate
+    if result.returncode == 12 or "no matching" in err or "threshold" in err or "invalid signature" in err:
+        if identity is not None:
+            return _identity_mismatch(image, tail, identity)
+        return VerificationFailed(f"{image}: no signature matches the given key or identity", why=tail,
+                                  fix="Verify with the public key that belongs to the signing key, or "
+                                      "re-sign the image with the expected key.")
+    if "UNAUTHORIZED" in err or "DENIED" in err or re.search(r"\b40[13] (Unauthorized|Forbidden)", err):
+        return StepFailed(f"{action} {image}: the registry denied access", why=tail,
+                          fix="Log in to the registry (DOCKER_CONFIG) or set SC_CI_REGISTRY_USERNAME / "
+                              "SC_CI_REGISTRY_PASSWORD; signing needs push access.")
+    return ToolError(f"cosign {action} failed for {image} (exit {result.returncode})", why=tail,
+                     fix="Rerun with -v to see cosign's full output.")
+
+
+_FULCIO_URL = re.compile(r"(https?://[^\s\"']+?)/api/v[12]/signingCert")
+TROUBLESHOOTING = "docs/troubleshooting.md"
+
+
+def _keyless_failure(err: str, tail: str, image: str, action: str, fulcio_url: str | None) -> ScError | None:
+    """Failures of getting a certificate (Fulcio) or the trust root (TUF), before any signature exists."""
+    if "error processing the identity token" in err or re.search(r"signingCert\S* returned 40[013]", err):
+        return StepFailed(
+            f"{action} {image}: Fulcio rejected the OIDC identity token", why=tail + "\n" + _REJECTION_CAUSES,
+            fix="Request the token with audience `sigstore`; sign within its lifetime (and within the run that "
+                "fetched it); keep the runner's clock in sync (NTP). For your own Fulcio, list the token's issuer "
+                f"in its OIDC issuers. See {TROUBLESHOOTING}#fulcio-rejected-the-identity-token")
+    match = _FULCIO_URL.search(err)
+    if match or ("fulcio" in err.lower() and "certificate" in err.lower() and retry.is_transient_text(err)):
+        where = match.group(1) if match else (fulcio_url or "")
+        return StepFailed(
+            f"{action} {image}: could not get a signing certificate from Fulcio{' at ' + where if where else ''}",
+            why=tail,
+            fix="Check that the runner reaches Fulcio (proxy: HTTPS_PROXY / NO_PROXY) and that "
+                "signing.sigstore.fulcioUrl (or the caUrls of signing.sigstore.signingConfig) is right; the "
+                f"public instance is {PUBLIC_FULCIO}. See {TROUBLESHOOTING}#fulcio-unreachable")
+    if "tuf" in err.lower() and ("no such host" in err or "dial tcp" in err or "failed to download" in err
+                                 or "refresh failed" in err):
+        return StepFailed(
+            f"{action} {image}: could not fetch the Sigstore trust root over TUF", why=tail,
+            fix="Offline or private Sigstore: give the trust material as files (signing.sigstore.trustedRoot, "
+                "and signingConfig for cosign v3 signing), or point signing.sigstore.tufMirror (+ tufRoot) at "
+                f"a TUF mirror the runner can reach. See {TROUBLESHOOTING}#tuf-unreachable")
+    return None
+
+
+_REJECTION_CAUSES = ("Fulcio gives this answer when the token's audience is not `sigstore`, when it has expired "
+                     "or is not valid yet (clock skew), or when its issuer is not one this Fulcio trusts.")
+
+
+def _certificate_failure(err: str, tail: str, image: str, identity: str | None) -> ScError | None:
+    """Verification failures of a keyless signature's certificate: identity, SCT, chain, validity, log."""
+    if identity is not None and ("expected SAN value" in err or "expected issuer value" in err
+                                 or "none of the expected identities matched" in err):
+        return _identity_mismatch(image, tail, identity)
+    if "signed certificate timestamp" in err or "embedded SCT" in err:
+        return VerificationFailed(
+            f"{image}: the signing certificate has no SCT this verifier trusts", why=tail,
+            fix="A private Fulcio without a certificate transparency log: set "
+                "signing.sigstore.certificateTransparency: false (cosign --insecure-ignore-sct). Otherwise give "
+                "the trusted root that holds the CT log's key (signing.sigstore.trustedRoot). "
+                f"See {TROUBLESHOOTING}#no-sct")
+    if "leaf certificate verification failed" in err or "certificate signed by unknown authority" in err:
+        return VerificationFailed(
+            f"{image}: the signing certificate does not chain to a trusted Fulcio root", why=tail,
+            fix="Verify against the trust root of the Fulcio that issued it: signing.sigstore.trustedRoot (made "
+                "with `cosign trusted-root create`) or a TUF mirror serving it (signing.sigstore.tufMirror). "
+                f"See {TROUBLESHOOTING}#certificate-not-trusted")
+    if ("expired" in err and "certificate" in err) or "not yet valid" in err or "issued after signatures" in err:
+        return VerificationFailed(
+            f"{image}: the signing certificate is not valid at verification time", why=tail + "\nFulcio "
+            "certificates last 10 minutes; with no transparency-log entry or signed timestamp to prove when the "
+            "signature was made, cosign checks them against the current time.",
+            fix="Keep the transparency log on (or add a timestamp authority) so signatures verify later; without "
+                "them, verify within 10 minutes of signing. Check this machine's clock (NTP). "
+                f"See {TROUBLESHOOTING}#certificate-expired-or-clock-skew")
+    if "not enough verified log entries" in err or "searching log query" in err \
+            or "signature not found in transparency log" in err:
+        return VerificationFailed(
+            f"{image}: the signature has no transparency-log entry the verifier accepts", why=tail,
+            fix="Signed without Rekor (signing.sigstore.transparencyLog: false)? Verify the same way "
+                "(--no-tlog, i.e. cosign --insecure-ignore-tlog=true); with a private Rekor, give its key in the "
+                f"trusted root. See {TROUBLESHOOTING}#no-transparency-log-entry")
+    return None
+
+
+def _identity_mismatch(image: str, tail: str, identity: str) -> VerificationFailed:
+    return VerificationFailed(
+        f"{image}: no signature was made by the expected {identity}", why=tail,
+        fix="The line above says which identity and issuer the certificate holds. If that signer is legitimate, "
+            "verify with it (--certificate-identity / --certificate-oidc-issuer, or signing.verify.identityRegexp "
+            "/ oidcIssuer); otherwise the image was not signed by the workflow you trust. "
+            f"See {TROUBLESHOOTING}#identity-or-issuer-mismatch")
