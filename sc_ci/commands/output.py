@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from sc_ci import secrets
 from sc_ci.ci.interface import Platform
@@ -20,8 +21,9 @@ def dry_run(commands: Sequence[Sequence[str]]) -> list[StepResult]:
     return []
 
 
-def report(title: str, session: Session, results: Sequence[StepResult]) -> None:
-    console.report(results)
+def report(title: str, session: Session, results: Sequence[StepResult], out: TextIO | None = None) -> None:
+    """`out`: where the console lines go (stderr when stdout carries a document, e.g. an SBOM)."""
+    console.report(results, out=out)
     if session.ci.platform is Platform.GITHUB and results:
         for line in github.error_annotations(results):
             print(line)

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 
 from sc_ci.commands import common, image, output
+from sc_ci.commands import sbom as sbom_commands
 from sc_ci.commands.session import open_session
 from sc_ci.errors import UsageError
 
@@ -13,6 +14,11 @@ EPILOG = """examples:
   sc-ci stack sign -s mystack -e production --registry registry.example.com/team --version 1.4.0
   sc-ci stack sign -s mystack -e staging --workers 8 --dry-run
 images come from .sc/stacks/STACK/client.yaml: compose services in `runs:` or `config.image`."""
+
+EPILOG_SBOM = """examples:
+  sc-ci stack sbom -s mystack -e production --output sbom/ --key cosign.key
+  sc-ci stack sbom -s mystack -e staging --output sbom/ --no-attach --format spdx-json
+SBOM files are named by image and digest; a new output directory gets a .gitignore (keep SBOMs out of git)."""
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
@@ -23,6 +29,17 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     p.add_argument("-k", "--key", help="private key: file, env://VAR, KMS URI (default: config / keyless)")
     common.tlog(p)
     p.set_defaults(run=sign)
+    p = common.add_subparser(stack_sub, "sbom", "generate (and attach) the SBOMs of every image of STACK/ENV",
+                             EPILOG_SBOM)
+    _stack_args(p)
+    p.add_argument("-o", "--output", help="directory for the SBOM files (default: security.sbom.output.local)")
+    p.add_argument("-f", "--format", dest="formats", action="append", type=str.lower,
+                   choices=("cyclonedx-json", "spdx-json", "syft-json"), help="repeatable (default: sbom.format)")
+    p.add_argument("--no-attach", dest="attach", action="store_false", default=None,
+                   help="keep the SBOMs local (default: security.sbom.attach / output.registry)")
+    p.add_argument("-k", "--key", help="private key for the attestations (default: config / keyless)")
+    common.tlog(p)
+    p.set_defaults(run=sbom_cmd)
 
 
 def _stack_args(p: common.Parser) -> None:
@@ -54,3 +71,20 @@ def sign(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     results = image.sign_images(session)
     output.report(f"stack sign {args.stack}/{args.environment}", session, results)
     return output.exit_code(results)
+
+
+def sbom_cmd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    flags: dict[str, object] = {**stack_flags(args), "sbom.enabled": True}
+    if args.formats:
+        flags["sbom.format"], flags["sbom.extraFormats"] = args.formats[0], args.formats[1:]
+    if args.output:
+        flags["sbom.output.local"] = args.output if args.output.endswith("/") else args.output + "/"
+    if args.attach is not None:
+        flags["sbom.attach.enabled"] = args.attach
+    if args.key:
+        flags["signing.privateKey"] = args.key
+    if args.tlog is not None:
+        flags["signing.sigstore.transparencyLog"] = args.tlog
+    session = open_session(args, env, flags)
+    return sbom_commands.run_sboms(session, f"stack sbom {args.stack}/{args.environment}",
+                                   attach=session.loaded.security.sbom.to_registry)

@@ -73,6 +73,8 @@ def field_kind(field: FieldInfo) -> FieldKind:
 def allowed_values(field: FieldInfo) -> tuple[str, ...]:
     """The values a Literal-typed field allows (empty when free-form)."""
     inner = unwrap(field.annotation)
+    if get_origin(inner) in (tuple, list) and get_args(inner):
+        inner = unwrap(get_args(inner)[0])  # a list of allowed values: the items' choices
     return tuple(str(a) for a in get_args(inner)) if get_origin(inner) is Literal else ()
 
 

@@ -101,6 +101,8 @@ def coerce(loc: Loc, kind: FieldKind, value: object, origin: Origin) -> tuple[Lo
         loc, kind = (*loc, SHORTHANDS[loc]), "bool"
     if kind == "bool":
         return loc, parse_bool(value, loc=loc, origin=origin)
+    if kind == "list" and loc[-1] != "tools":
+        return loc, parse_list(value) if isinstance(value, str) else value
     if kind == "list":
         return loc, _tools(value, loc=loc, origin=origin)
     if kind == "section":

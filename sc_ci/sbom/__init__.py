@@ -1,0 +1,1 @@
+"""SBOM formats, file names, validation, size policy and the digest-reference predicate (pure parts)."""

@@ -1,0 +1,367 @@
+"""The SBOM step: one syft run per manifest writes every format, each is validated, then attached as a
+signed attestation (or, when too large, a digest reference); verification checks type and content."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sc_ci.config.model import Oversize, SbomConfig
+from sc_ci.errors import StepFailed, VerificationFailed
+from sc_ci.imageref import ImageRef
+from sc_ci.log import get_logger
+from sc_ci.sbom import formats, naming, reference, size
+from sc_ci.sbom.formats import SbomFormat
+from sc_ci.sbom.validate import Validated, validate
+from sc_ci.steps import sign as sign_step
+from sc_ci.steps.interface import StepResult, timed
+from sc_ci.steps.sign import SigningPlan
+from sc_ci.tools.cosign import Cosign
+from sc_ci.tools.syft import Syft
+
+log = get_logger("sbom")
+
+
+@dataclass(frozen=True)
+class SbomSettings:
+    """What to generate and how to attach it (from `security.sbom`, flags applied)."""
+
+    formats: tuple[SbomFormat, ...]
+    cyclonedx_version: str | None = "1.6"
+    max_size: int = 4 * 1024 * 1024
+    oversize: Oversize = "digest"
+
+    @classmethod
+    def from_config(cls, sbom: SbomConfig) -> SbomSettings:
+        return cls(tuple(formats.by_name(f) for f in sbom.formats), sbom.cyclonedx_version,
+                   sbom.attach.max_size, sbom.attach.oversize)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One manifest that gets SBOMs: the image pinned to its digest, and its platform inside an index."""
+
+    image: ImageRef
+    platform: str = ""
+
+    @property
+    def ref(self) -> str:
+        return self.image.by_digest
+
+    def label(self) -> str:
+        return f" [{self.platform}]" if self.platform else ""
+
+
+@dataclass(frozen=True)
+class Sbom:
+    """One validated SBOM document describing one manifest."""
+
+    target: Target
+    format: SbomFormat
+    data: bytes = field(repr=False)
+    document: Mapping[str, Any] = field(repr=False)
+    validated: Validated
+    source: str = ""  # the file it was read from, when the user gave one
+
+    @property
+    def shown(self) -> str:
+        return self.source or self.filename
+
+    @property
+    def filename(self) -> str:
+        return naming.sbom_filename(self.target.image, self.format, self.target.platform or None)
+
+    @property
+    def sha256(self) -> str:
+        return reference.sha256_hex(self.data)
+
+    def packages(self) -> list[formats.Package]:
+        return formats.packages(self.document, self.format)
+
+    def entry(self, *, attached: bool) -> reference.SbomEntry:
+        return reference.SbomEntry(self.target.ref, self.format.name, self.format.predicate_type, self.sha256,
+                                   len(self.data), self.filename, self.target.platform, attached)
+
+
+def package_summary(packages: Sequence[formats.Package]) -> str:
+    """'9 packages: 5 OS (apk 5), 4 language (npm 2, python 2)'."""
+    kinds = Counter(p.type or "unknown" for p in packages)
+    os_kinds = {k: n for k, n in sorted(kinds.items()) if k in formats.OS_TYPES}
+    lang_kinds = {k: n for k, n in sorted(kinds.items()) if k not in formats.OS_TYPES}
+
+    def part(label: str, counts: Mapping[str, int]) -> str:
+        inner = ", ".join(f"{k} {n}" for k, n in counts.items())
+        return f"{sum(counts.values())} {label}" + (f" ({inner})" if inner else "")
+
+    return f"{len(packages)} packages: {part('OS', os_kinds)}, {part('language', lang_kinds)}"
+
+
+# ---------------------------------------------------------------------------------------------- generate
+
+
+def parse(data: bytes, target: Target, source: str, expected: SbomFormat | None = None) -> Sbom:
+    """Detect the format from the content, check it is the expected one, and validate it."""
+    text = data.decode("utf-8", errors="replace")
+    document = formats.load_document(text, source)
+    fmt = formats.detect(document, source)
+    if expected is not None and fmt is not expected:
+        raise StepFailed(f"{source} holds {fmt.label}, not the requested {expected.label}",
+                         fix=f"Use --format {fmt.name}, or generate a {expected.name} SBOM.")
+    return Sbom(target, fmt, data, document, validate(document, text, fmt, source), source)
+
+
+def generate(syft: Syft, target: Target, settings: SbomSettings, *, plain_http: bool,
+             docker_config: str | None = None) -> list[Sbom]:
+    """One syft scan of `target` writing every requested format; each parsed and validated."""
+    with tempfile.TemporaryDirectory(prefix="sc-ci-sbom-") as tmp:
+        outputs = [(fmt.syft_output(settings.cyclonedx_version), Path(tmp) / f"sbom.{fmt.extension}")
+                   for fmt in settings.formats]
+        syft.scan(target.ref, outputs, plain_http=plain_http, docker_config=docker_config)
+        made = [parse(path.read_bytes(), target, f"the {fmt.label} SBOM of {target.ref}", fmt)
+                for fmt, (_, path) in zip(settings.formats, outputs, strict=True)]
+        return [replace(m, source="") for m in made]
+
+
+def generate_step(syft: Syft, target: Target, settings: SbomSettings, *, plain_http: bool,
+                  docker_config: str | None = None) -> tuple[StepResult, list[Sbom]]:
+    """`generate` as a step result (failures become a FAILED result with the validator's message)."""
+    made: list[Sbom] = []
+
+    def action() -> tuple[str, dict[str, str]]:
+        made.extend(generate(syft, target, settings, plain_http=plain_http, docker_config=docker_config))
+        first = made[0]
+        names = ", ".join(f"{s.format.name} {s.validated.spec_version}".strip() for s in made)
+        details = {"formats": names, "syft": syft.version,
+                   "validators": "; ".join(dict.fromkeys(s.validated.validator for s in made))}
+        if target.platform:
+            details["platform"] = target.platform
+        return f"{names}{target.label()}: {package_summary(first.packages())}, valid", details
+
+    return timed("sbom", target.ref, action), made
+
+
+# ---------------------------------------------------------------------------------------------- attach
+
+
+def consumer_command(plan: SigningPlan, image: str, cosign_type: str, *, tlog: bool) -> str:
+    """The `cosign verify-attestation …` line a consumer runs (public key file they hold)."""
+    base = sign_step.consumer_command(image, plan.verifier(), replace(plan.options, tlog=tlog))
+    return base.replace("cosign verify ", f"cosign verify-attestation --type {cosign_type} ", 1)
+
+
+def _write_predicate(workdir: Path, name: str, data: bytes) -> Path:
+    path = workdir / name
+    path.write_bytes(data)
+    return path
+
+
+def attach(cosign: Cosign, plan: SigningPlan, sbom: Sbom, settings: SbomSettings, *, workdir: Path,
+           local_copy: Path | None = None) -> StepResult:
+    """Attach one SBOM to its manifest: whole (the predicate type of its format), whole without the
+    transparency log, or as a digest reference — per the size policy. The predicate attached is the
+    exact validated bytes (written to a private file, never re-read from the user's path)."""
+    tlog = plan.options.tlog
+
+    def action() -> tuple[str, dict[str, str]]:
+        decision = size.decide(len(sbom.data), settings.max_size, settings.oversize, tlog=tlog,
+                               source=f"the {sbom.format.label} SBOM of {sbom.target.ref}")
+        details = {"format": sbom.format.name, "sha256": sbom.sha256, "size": str(len(sbom.data)),
+                   "file": str(local_copy) if local_copy else sbom.filename}
+        if decision.warning:
+            log.warning(decision.warning)
+            details["warning"] = decision.warning
+        if decision.action is size.Action.DIGEST:
+            if local_copy is None:
+                raise StepFailed(f"{sbom.target.ref}: the SBOM is too large to attach and no local copy was kept",
+                                 why=decision.warning, fix="Save it locally: --output DIR or "
+                                 "security.sbom.output.local, then attach again.")
+            doc = reference.predicate("oversize", [sbom.entry(attached=False)])
+            path = _write_predicate(workdir, f"ref-{sbom.sha256}.json", json.dumps(doc, indent=2).encode())
+            plan.attest(cosign, sbom.target.ref, path, reference.PREDICATE_TYPE)
+            details["predicateType"] = reference.PREDICATE_TYPE
+            details["command"] = consumer_command(plan, sbom.target.ref, reference.PREDICATE_TYPE, tlog=tlog)
+            return (f"{sbom.format.name}{sbom.target.label()}: {size.human(len(sbom.data))} is over the limit; "
+                    f"attested its sha256 {sbom.sha256[:12]}…, SBOM kept at {local_copy}", details)
+        use = plan
+        if decision.action is size.Action.ATTACH_NO_TLOG:
+            if plan.keyless:
+                raise StepFailed(f"{decision.warning.split(':')[0]}, and oversize: no-tlog needs key-based signing",
+                                 why="a keyless certificate lives minutes; without the transparency log nothing "
+                                     "proves the attestation was signed while it was valid",
+                                 fix="security:\n  sbom:\n    attach:\n      oversize: digest")
+            use = replace(plan, options=replace(plan.options, tlog=False))
+        path = _write_predicate(workdir, f"{sbom.sha256}.{sbom.format.extension}", sbom.data)
+        use.attest(cosign, sbom.target.ref, path, sbom.format.cosign_type)
+        details["predicateType"] = sbom.format.predicate_type
+        details["command"] = consumer_command(plan, sbom.target.ref, sbom.format.cosign_type,
+                                              tlog=use.options.tlog)
+        how = " without the transparency log" if use is not plan else ""
+        return (f"{sbom.format.name}{sbom.target.label()}: attached as {sbom.format.cosign_type}{how}", details)
+
+    return timed("sbom-attach", sbom.target.ref, action)
+
+
+def attach_index(cosign: Cosign, plan: SigningPlan, index: ImageRef, entries: Sequence[reference.SbomEntry],
+                 *, workdir: Path) -> StepResult:
+    """On a multi-arch index: a reference attestation listing each platform manifest's SBOM (each SBOM
+    itself is attached to its own manifest)."""
+    image = index.by_digest
+
+    def action() -> tuple[str, dict[str, str]]:
+        doc = reference.predicate("index", entries)
+        path = _write_predicate(workdir, f"index-{index.digest}.json".replace(":", "-"),
+                                json.dumps(doc, indent=2).encode())
+        plan.attest(cosign, image, path, reference.PREDICATE_TYPE)
+        platforms = sorted({e.platform for e in entries})
+        return (f"index: SBOM reference to {len(platforms)} platform manifest(s) ({', '.join(platforms)})",
+                {"predicateType": reference.PREDICATE_TYPE,
+                 "command": consumer_command(plan, image, reference.PREDICATE_TYPE, tlog=plan.options.tlog)})
+
+    return timed("sbom-attach", image, action)
+
+
+# ---------------------------------------------------------------------------------------------- verify
+
+
+@dataclass(frozen=True)
+class VerifiedSbom:
+    """A verified attestation: the SBOM itself (attached whole) or only its digest (oversize)."""
+
+    target: Target
+    format: SbomFormat
+    document: Mapping[str, Any] | None  # None when only a digest reference was attested
+    entry: reference.SbomEntry | None = None
+    validated: Validated | None = None
+
+    def as_bytes(self) -> bytes:
+        """The decoded predicate as a JSON file (the attested content; key order kept)."""
+        if self.document is None:
+            raise ValueError("only a digest reference was attested")
+        return (json.dumps(self.document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def as_sbom(self) -> Sbom:
+        assert self.validated is not None
+        assert self.document is not None
+        return Sbom(self.target, self.format, self.as_bytes(), self.document, self.validated)
+
+
+def _subject_digests(statement: Mapping[str, Any]) -> set[str]:
+    subjects = statement.get("subject")
+    found: set[str] = set()
+    for subject in subjects if isinstance(subjects, list) else []:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(digest, dict) and isinstance(digest.get("sha256"), str):
+            found.add(f"sha256:{digest['sha256']}")
+    return found
+
+
+def _statements_for(plan: SigningPlan, cosign: Cosign, target: Target, predicate_type: str,
+                    cosign_type: str) -> list[dict[str, Any]]:
+    statements = plan.verify_attestation(cosign, target.ref, cosign_type)
+    mine = [s for s in statements
+            if s.get("predicateType") == predicate_type and target.image.digest in _subject_digests(s)]
+    if not mine:
+        raise VerificationFailed(f"{target.ref}: no verified {cosign_type} attestation names this digest",
+                                 why=f"cosign verified {len(statements)} statement(s), none with predicateType "
+                                     f"{predicate_type} and this subject digest",
+                                 fix="Attach the SBOM to this digest: "
+                                     "sc-ci sbom attach --image REF@DIGEST --sbom FILE.")
+    return mine
+
+
+def verify(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat,
+           local: Sbom | None = None) -> tuple[StepResult, VerifiedSbom | None]:
+    """Verify `target`'s SBOM attestation of `fmt`'s type: signature (cosign), subject digest, that the
+    predicate really is `fmt` (an SPDX document under the CycloneDX type fails) and passes its validator;
+    `local` (a file the user holds) must equal it. Falls back to a digest reference (oversize)."""
+    verified: list[VerifiedSbom] = []
+
+    def action() -> tuple[str, dict[str, str]]:
+        tlog = plan.options.tlog
+        details = {"format": fmt.name, "predicateType": fmt.predicate_type,
+                   "command": consumer_command(plan, target.ref, fmt.cosign_type, tlog=tlog)}
+        try:
+            statements = _statements_for(plan, cosign, target, fmt.predicate_type, fmt.cosign_type)
+        except VerificationFailed as missing:
+            found = _verify_reference(cosign, plan, target, fmt, local, missing)
+            verified.append(found)
+            details["predicateType"] = reference.PREDICATE_TYPE
+            details["command"] = consumer_command(plan, target.ref, reference.PREDICATE_TYPE, tlog=tlog)
+            assert found.entry is not None
+            checked = " and matches the given file" if local else "; pass --sbom FILE to check a copy"
+            return (f"{fmt.name}{target.label()}: the SBOM was too large to attach; its digest reference "
+                    f"(sha256 {found.entry.sha256[:12]}…) verified{checked}", details)
+        document = statements[-1].get("predicate")
+        source = f"the {fmt.cosign_type} attestation of {target.ref}"
+        if not isinstance(document, dict):
+            raise VerificationFailed(f"{source} carries no JSON document", fix="Re-attach the SBOM.")
+        actual = formats.detect(document, source)
+        if actual is not fmt:
+            raise VerificationFailed(f"{source} holds a {actual.label} document, not {fmt.label}",
+                                     why="it was attached under the wrong predicate type",
+                                     fix=f"Re-attach it with sc-ci sbom attach (which picks the type from the "
+                                         f"content: {actual.cosign_type}).")
+        validated = validate(document, json.dumps(document), fmt, source)
+        if local is not None and json.loads(local.data) != document:
+            raise VerificationFailed(f"{target.ref}: the attested {fmt.label} SBOM differs from {local.shown}",
+                                     fix="Compare with the verified copy: --output FILE.")
+        verified.append(VerifiedSbom(target, fmt, document, None, validated))
+        count = package_summary(formats.packages(document, fmt))
+        more = f" ({len(statements)} attestations; the last is used)" if len(statements) > 1 else ""
+        details["validator"] = validated.validator
+        return f"{fmt.name}{target.label()}: attestation verified, {count}, valid{more}", details
+
+    result = timed("sbom-verify", target.ref, action)
+    return result, (verified[0] if verified else None)
+
+
+def _verify_reference(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat, local: Sbom | None,
+                      missing: VerificationFailed) -> VerifiedSbom:
+    try:
+        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE)
+    except VerificationFailed:
+        others = ", ".join(f.name for f in formats.FORMATS if f is not fmt)
+        raise VerificationFailed(missing.what, why=missing.why,
+                                 fix=f"{missing.fix}\nIf it was attached in another format, pass --format "
+                                     f"({others}): each format has its own attestation type.") from missing
+    for statement in reversed(statements):
+        for entry in reference.entries(statement.get("predicate") or {}):
+            if entry.subject.endswith(f"@{target.image.digest}") and entry.format == fmt.name:
+                if local is not None and local.sha256 != entry.sha256:
+                    raise VerificationFailed(
+                        f"{target.ref}: {local.shown} is not the SBOM whose digest was attested",
+                        why=f"attested sha256 {entry.sha256}, the file hashes to {local.sha256}",
+                        fix="Use the SBOM file saved when it was attached (its name is in the attestation: "
+                            f"{entry.file}).")
+                return VerifiedSbom(target, fmt, None, entry)
+    raise missing
+
+
+def verify_index(cosign: Cosign, plan: SigningPlan, index: ImageRef, platforms: Sequence[Target],
+                 fmt: SbomFormat) -> StepResult:
+    """Verify the index's SBOM reference and that it names an SBOM of `fmt` for every platform manifest."""
+    target = Target(index)
+
+    def action() -> tuple[str, dict[str, str]]:
+        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE)
+        listed = {(e.subject.rpartition("@")[2], e.format) for s in statements
+                  for e in reference.entries(s.get("predicate") or {})}
+        missing = [p.platform for p in platforms if (p.image.digest, fmt.name) not in listed]
+        if missing:
+            raise VerificationFailed(f"{index.by_digest}: the index's SBOM reference lists no {fmt.name} SBOM "
+                                     f"for {', '.join(missing)}",
+                                     why="the platform images changed after the SBOMs were attached, or they were "
+                                         "attached in another format",
+                                     fix=f"Regenerate and attach: sc-ci sbom generate --image {index.by_digest} "
+                                         "--attach --output DIR/")
+        return (f"index: SBOM reference verified, names the {fmt.name} SBOM of all {len(platforms)} platforms",
+                {"predicateType": reference.PREDICATE_TYPE,
+                 "command": consumer_command(plan, index.by_digest, reference.PREDICATE_TYPE,
+                                             tlog=plan.options.tlog)})
+
+    return timed("sbom-verify", index.by_digest, action)
