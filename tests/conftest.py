@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import secrets
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import pytest
 
@@ -138,3 +139,46 @@ def auth_registry() -> Iterator[LocalRegistry]:
         yield reg
     finally:
         reg.stop()
+
+
+class AttestationSchemas:
+    """The vendored in-toto Statement (v1, v0.1) and SLSA v1 provenance JSON Schemas (tests/data/schemas)."""
+
+    DIR = Path(__file__).parent / "data" / "schemas"
+    STATEMENTS: ClassVar[dict[str, str]] = {
+        "https://in-toto.io/Statement/v1": "urn:sc-ci:schema:in-toto:statement:v1",
+        "https://in-toto.io/Statement/v0.1": "urn:sc-ci:schema:in-toto:statement:v0.1",
+    }
+    PROVENANCE = ("https://slsa.dev/provenance/v1", "urn:sc-ci:schema:slsa:provenance:v1")
+
+    def __init__(self) -> None:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+
+        documents = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.DIR.glob("*.schema.json"))]
+        for document in documents:
+            Draft202012Validator.check_schema(document)
+        registry: Registry[Any] = Registry().with_resources(
+            (doc["$id"], Resource.from_contents(doc)) for doc in documents)
+        self.validators = {doc["$id"]: Draft202012Validator(doc, registry=registry) for doc in documents}
+
+    def errors(self, statement: Mapping[str, Any]) -> list[str]:
+        """Every schema violation of `statement` (and of its predicate, for SLSA v1 provenance)."""
+        schema = self.STATEMENTS.get(statement.get("_type", ""))
+        if schema is None:
+            return [f"_type {statement.get('_type')!r} is not an in-toto Statement type"]
+        found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                 for e in self.validators[schema].iter_errors(statement)]
+        if statement.get("predicateType") == self.PROVENANCE[0]:
+            found += [f"predicate/{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                      for e in self.validators[self.PROVENANCE[1]].iter_errors(statement.get("predicate"))]
+        return found
+
+    def check(self, statement: Mapping[str, Any]) -> None:
+        errors = self.errors(statement)
+        assert errors == [], "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def attestation_schemas() -> AttestationSchemas:
+    return AttestationSchemas()

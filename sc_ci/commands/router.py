@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 
-from sc_ci.commands import action, common, demo, doctor, image, stack, tools
+from sc_ci.commands import action, common, demo, doctor, image, provenance, sbom, stack, tools
 
 Register = Callable[["argparse._SubParsersAction[common.Parser]"], None]
 MODULES: tuple[Register, ...] = (
     image.register,
+    sbom.register,
     stack.register,
+    provenance.register,
     doctor.register,
     tools.register,
     demo.register,

@@ -1,0 +1,1 @@
+"""SLSA v1 provenance for container images: statements built from the CI context, checked on verify."""

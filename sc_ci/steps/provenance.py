@@ -1,0 +1,179 @@
+"""The provenance step: build the SLSA v1 provenance of one image digest, attach it as an attestation signed
+like the image itself, and read it back; skipped (with a warning) outside CI. Also its verification."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sc_ci.ci.interface import CIContext
+from sc_ci.errors import VerificationFailed
+from sc_ci.imageref import ImageRef
+from sc_ci.log import get_logger
+from sc_ci.provenance import check, statement
+from sc_ci.provenance.interface import COSIGN_TYPE, Json
+from sc_ci.steps.interface import StepResult, skipped, timed
+from sc_ci.steps.sign import SigningPlan
+from sc_ci.tools import cosign as cosign_tool
+from sc_ci.tools.cosign import Cosign
+
+STEP = "provenance"
+VERIFY_STEP = "verify-provenance"
+SKIP_REASON = ("not running in CI, so there are no build facts to record (give --source-repo, --git-sha, "
+               "--workflow-name and --builder-id to attach provenance by hand)")
+
+log = get_logger("provenance")
+Clock = Callable[[], datetime]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the step needs, decided once per run before any tool runs."""
+
+    context: CIContext  # the detected CI context, with any explicitly given facts applied
+    options: statement.Options
+    started: datetime  # when the release run started (startedOn unless the CI says when the job started)
+    explicit: bool = False  # outside CI: the user gave the source facts by flag
+    verify: bool = True  # read the attestation back after attaching it
+    output_dir: Path | None = None  # also save each statement here
+
+    @property
+    def applies(self) -> bool:
+        return self.context.is_ci or self.explicit
+
+
+def attach(cosign: Cosign, image: ImageRef, plan: SigningPlan, request: Request, clock: Clock = now) -> StepResult:
+    """Attach SLSA v1 provenance to `image` (digest-pinned) as a `slsaprovenance1` attestation."""
+    name = image.by_digest
+    if not request.applies:
+        log.warning("provenance skipped for %s: %s", name, SKIP_REASON)
+        return skipped(STEP, name, SKIP_REASON)
+
+    def action() -> tuple[str, dict[str, str]]:
+        timings = statement.Timings(request.started, clock())
+        stmt = statement.statement(image, request.context, timings, request.options)
+        predicate = stmt["predicate"]
+        with tempfile.TemporaryDirectory(prefix="sc-ci-provenance-") as tmp:
+            path = Path(tmp) / "provenance.json"
+            _write_private(path, predicate)
+            plan.attest(cosign, name, path, COSIGN_TYPE)
+        facts = check.facts(_mapping(predicate))
+        details = _details(facts, request.options)
+        command = consumer_command(name, plan)
+        if command:
+            details["command"] = command
+        if request.output_dir is not None:
+            details["statement"] = str(save_statement(request.output_dir, image, stmt))
+        summary = f"attached SLSA v1 provenance (builder {facts.builder_id})"
+        if request.verify:
+            statements = plan.verify_attestation(cosign, name, COSIGN_TYPE)
+            if not any(s.get("predicate") == predicate for s in check.covering(statements, image.digest or "")):
+                raise VerificationFailed(
+                    f"{name}: the provenance just attached is not among the verified attestations",
+                    why=f"cosign verified {len(statements)} provenance attestation(s), none with this predicate",
+                    fix="Check that the registry kept the attestation (tag sha256-<digest>.att or the "
+                        "referrers index), then rerun with -v.")
+            summary = f"attached and verified SLSA v1 provenance (builder {facts.builder_id})"
+        return summary, details
+
+    return timed(STEP, name, action)
+
+
+def verify(cosign: Cosign, image: ImageRef, plan: SigningPlan, expect: check.Expectations) -> StepResult:
+    """Verify the provenance attestations of `image` and check them against `expect`."""
+    name = image.by_digest
+
+    def action() -> tuple[str, dict[str, str]]:
+        statements = check.covering(plan.verify_attestation(cosign, name, COSIGN_TYPE), image.digest or "")
+        if not statements:
+            raise VerificationFailed(
+                f"{name}: no SLSA v1 provenance attestation covers this digest",
+                why="the verified attestations name other digests, or carry another predicate type",
+                fix="Attach provenance to this digest: sc-ci provenance attach --image IMAGE --key cosign.key")
+        found = [check.facts(_mapping(s.get("predicate"))) for s in statements]
+        failures = [check.mismatches(f, expect) for f in found]
+        matching = [f for f, failed in zip(found, failures, strict=True) if not failed]
+        if not matching:
+            raise VerificationFailed(f"{name}: provenance does not match: {_describe(failures)}",
+                                     why=_why(found),
+                                     fix="Check the expected value, or that this image was built by that "
+                                         "repository, commit and builder.")
+        facts = matching[0]
+        details = _details(facts, None)
+        command = consumer_command(name, plan)
+        if command:
+            details["command"] = command
+        checked = [label for label, given in (("source", expect.source_repo), ("builder", expect.builder_id),
+                                               ("commit", expect.git_sha)) if given]
+        what = f", {'/'.join(checked)} as expected" if checked else ""
+        return f"verified SLSA v1 provenance (builder {facts.builder_id}{what})", details
+
+    return timed(VERIFY_STEP, name, action)
+
+
+def can_verify(plan: SigningPlan) -> bool:
+    """Whether the plan says what verifies its signatures: a public (or KMS) key or a keyless identity.
+    A key-based plan with `signing.verify.enabled: false` has neither (only the private key)."""
+    return plan.verify_key is not None or plan.identity is not None
+
+
+def consumer_command(image: str, plan: SigningPlan) -> str | None:
+    """The plain `cosign verify-attestation --type slsaprovenance1 …` line anyone can run against the
+    provenance: image verification's consumer command (same key or identity flags), for attestations."""
+    if not can_verify(plan):
+        return None
+    command = cosign_tool.consumer_command(image, plan.verifier(), plan.options)
+    return command.replace("cosign verify ", f"cosign verify-attestation --type {COSIGN_TYPE} ", 1)
+
+
+def save_statement(directory: Path, image: ImageRef, stmt: Json) -> Path:
+    """Write the statement to DIR/<repository>@sha256-<hex>.intoto.json; returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", image.repository)
+    path = directory / f"{slug}@{(image.digest or '').replace(':', '-')}.intoto.json"
+    path.write_text(json.dumps(stmt, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_private(path: Path, data: object) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _details(facts: check.Facts, options: statement.Options | None) -> dict[str, str]:
+    details = {"buildType": facts.build_type or "", "builder": facts.builder_id or "",
+               "source": facts.source_repo or "", "commit": facts.git_sha or ""}
+    if options is not None:
+        details["materials"] = str(len(options.base_images)) if options.include_materials else "off"
+        if options.env is not None:
+            details["env"] = ",".join(sorted(options.env))
+    return {k: v for k, v in details.items() if v}
+
+
+def _describe(failures: list[list[check.Mismatch]]) -> str:
+    if len(failures) == 1:
+        return "; ".join(str(m) for m in failures[0])
+    return " | ".join(f"attestation {i}: " + "; ".join(str(m) for m in failed)
+                      for i, failed in enumerate(failures, 1))
+
+
+def _why(found: list[check.Facts]) -> str:
+    lines = [f"{len(found)} signed provenance attestation(s) verified; recorded:"]
+    for f in found:
+        lines.append(f"builder {f.builder_id or '-'}, source {f.source_repo or '-'}, commit {f.git_sha or '-'}")
+    return "\n".join(lines)
