@@ -7,15 +7,13 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci import secrets
+from sc_ci import release, secrets
 from sc_ci.ci.interface import Platform
-from sc_ci.commands import common, image, output
-from sc_ci.commands.session import Session, open_session
-from sc_ci.config.model import Feature
-from sc_ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, ScError
+from sc_ci.commands import common, output
+from sc_ci.commands.provenance import Explicit
+from sc_ci.commands.session import open_session
 from sc_ci.keys import PEM_PREFIX
 from sc_ci.report import github
-from sc_ci.steps.interface import Outcome, StepResult
 
 # Credentials that arrive as action inputs: moved to the variables the tools read, masked first.
 _CREDENTIAL_INPUTS = {
@@ -25,7 +23,6 @@ _CREDENTIAL_INPUTS = {
 }
 # Key inputs may hold PEM text (a secret pasted by `${{ secrets.X }}`): handed over as ${env:…}.
 _KEY_INPUTS = {"INPUT_PRIVATE-KEY": "SC_CI_INPUT_PRIVATE_KEY", "INPUT_PUBLIC-KEY": "SC_CI_INPUT_PUBLIC_KEY"}
-_NOT_YET = ("sbom", "provenance", "scan")
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
@@ -59,37 +56,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         github.install_masking()
     env = prepare_env(env)
     session = open_session(args, env, {})
-    security = session.loaded.security
-    for feature in _NOT_YET:
-        if getattr(security, feature).enabled:
-            raise ConfigError(f"{feature} is not available in this version of sc-ci", path=f"security.{feature}",
-                              fix=f"Set security.{feature}.enabled: false for now.")
-    results = _signing(session) if security.signing.enabled else []
-    output.report("release", session, results)
+    explicit = Explicit(env.get("SC_CI_SOURCE_REPO") or None, env.get("SC_CI_GIT_SHA") or None,
+                        env.get("SC_CI_WORKFLOW_NAME") or None)
+    outcome = release.run(session, explicit)
+    output.report("release", session, outcome.results)
     if session.ci.platform is Platform.GITLAB and session.ci.workspace:
-        _gitlab_dotenv(session.ci.workspace, output.outputs(results))
-    failed = [r for r in results if r.failed]
-    if failed and not all(security.fail_open(_feature(r.step)) for r in failed):
-        return EXIT_FAILED
-    if failed:
-        print(f"warning: {len(failed)} step(s) failed; continuing because the policy is fail-open "
+        _gitlab_dotenv(session.ci.workspace, output.outputs(outcome.results))
+    if outcome.tolerated:
+        print(f"warning: {len(outcome.tolerated)} step(s) failed; continuing because the policy is fail-open "
               "(set security.policy.failOpen: false to fail the job)")
-    return EXIT_OK
-
-
-def _signing(session: Session) -> list[StepResult]:
-    """Sign every image; a failure before any step (bad key, no tool) fails each image's sign step, so
-    the fail-open policy treats it like any other signing failure. Config errors still stop the run."""
-    try:
-        return image.sign_images(session)
-    except ScError as exc:
-        if exc.exit_code == EXIT_USAGE:
-            raise
-        return [StepResult("sign", str(ref), Outcome.FAILED, exc.what, error=exc) for ref in session.images]
-
-
-def _feature(step: str) -> Feature:
-    return "verify" if step == "verify" else "signing"
+    return outcome.exit_code
 
 
 def _gitlab_dotenv(workspace: str, values: Mapping[str, str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets as pysecrets
+import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -27,7 +28,11 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     p.set_defaults(run=run)
 
 
-def demo_config(key: Path) -> str:
+DEMO_BUILDER = "https://github.com/simple-container-com/sc-security-action/demo"
+DEMO_REPO = "https://github.com/simple-container-com/sc-security-action"
+
+
+def demo_config(key: Path, sbom_dir: Path) -> str:
     """The release the demo runs: every feature this version has, offline (no transparency log)."""
     return (
         "security:\n"
@@ -38,9 +43,27 @@ def demo_config(key: Path) -> str:
         "      enabled: true\n"
         "    sigstore:\n"
         "      transparencyLog: false   # offline demo: no Rekor\n"
+        "  sbom:\n"
+        "    enabled: true\n"
+        "    format: cyclonedx-json\n"
+        "    extraFormats: [spdx-json]\n"
+        "    output:\n"
+        f"      local: {sbom_dir}/\n"
+        "  provenance:\n"
+        "    enabled: true\n"
+        "    builder:\n"
+        f"      id: {DEMO_BUILDER}\n"
         "  policy:\n"
         "    failOpen: false\n"
     )
+
+
+def source_commit() -> str:
+    """The commit the demo attests as its source: this checkout's HEAD, or a fixed marker outside git."""
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parent)
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and len(sha) == 40 else "0" * 40
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -64,13 +87,24 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise ToolError("cosign generate-key-pair failed", why=keygen.tail())
         print(f"3. keys           throwaway cosign key pair in {work} (password in COSIGN_PASSWORD only)")
         config = work / "security.yaml"
-        config.write_text(demo_config(work / "cosign.key"))
-        print(f"4. release        sc-ci action --config {config.name}  (signing + verification, by digest)\n")
-        demo_env = {k: v for k, v in env.items() if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_"))}
+        config.write_text(demo_config(work / "cosign.key", work / "sbom"))
+        sha = source_commit()
+        print(f"4. release        sc-ci action --config {config.name}: by digest, sign → SBOM → provenance, "
+              "each verified")
+        print(f"                  provenance source: {DEMO_REPO}@{sha[:12]} (outside CI the facts are given "
+              "explicitly)\n")
+        demo_env = {k: v for k, v in env.items()
+                    if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_", "JENKINS", "BUILDKITE",
+                                         "CIRCLE"))}
+        demo_env.pop("CI", None)
         demo_env.update({"COSIGN_PASSWORD": password,
-                         "SC_CI_IMAGES": "\n".join(i.ref for i in pushed.values())})
+                         "SC_CI_IMAGES": "\n".join(i.ref for i in pushed.values()),
+                         "SC_CI_SOURCE_REPO": DEMO_REPO, "SC_CI_GIT_SHA": sha,
+                         "SC_CI_WORKFLOW_NAME": "sc-ci demo"})
         argv = ["action", "--config", str(config)] + ["-v"] * args.verbose
         code = cli.main(argv, demo_env)
-        print(f"\ndemo finished in {time.monotonic() - started:.1f}s with exit code {code}; "
-              "the registry and keys are removed now.")
+        sboms = sorted(p.name for p in (work / "sbom").glob("*.json"))
+        print(f"\nSBOM files written ({len(sboms)}): " + ", ".join(sboms[:4]) + (" …" if len(sboms) > 4 else ""))
+        print(f"demo finished in {time.monotonic() - started:.1f}s with exit code {code}; "
+              "the registry, keys and SBOM files are removed now.")
     return code

@@ -190,6 +190,21 @@ def generate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def run_sboms(session: Session, title: str, *, attach: bool) -> int:
     """Generate (and attach) the SBOMs of every image of the session; report; exit code."""
+    made, results = sbom_results(session, attach=attach)
+    if made is None:
+        return 0
+    if not session.loaded.security.sbom.output.local and not attach and made:
+        sys.stdout.write(made[0].data.decode("utf-8"))
+        sys.stdout.flush()
+        output.report(title, session, results, out=sys.stderr)
+    else:
+        output.report(title, session, results)
+    return output.exit_code(results)
+
+
+def sbom_results(session: Session, *, attach: bool) -> tuple[list[Sbom] | None, list[StepResult]]:
+    """Generate (and attach) the SBOMs of every image of the session: the SBOMs made (None on a dry
+    run) and the step results. The release orchestrator and the sbom commands share this."""
     sbom_config = session.loaded.security.sbom
     settings = SbomSettings.from_config(sbom_config)
     syft = syft_tool.find(session.env)
@@ -202,23 +217,14 @@ def run_sboms(session: Session, title: str, *, attach: bool) -> int:
     destination = Destination.choose(sbom_config.output.local, attaching=attach, count=count)
     if session.dry_run:
         output.dry_run(_dry_run_commands(syft, cosign, plan, per_image, settings, destination))
-        return 0
+        return None, []
     destination.prepare()
     with session.docker_config() as docker_config, tempfile.TemporaryDirectory(prefix="sc-ci-attest-") as tmp:
         if plan is not None:
             plan = plan.with_docker_config(docker_config)
         run = _Run(session, syft, cosign, plan, settings, destination, Path(tmp), docker_config)
         outcomes = parallel.map_bounded(run.image, per_image, session.workers)
-    results = [r for rs, _ in outcomes for r in rs]
-    if destination.kind == "stdout":
-        made = [s for _, sboms in outcomes for s in sboms]
-        if made:
-            sys.stdout.write(made[0].data.decode("utf-8"))
-            sys.stdout.flush()
-        output.report(title, session, results, out=sys.stderr)
-    else:
-        output.report(title, session, results)
-    return output.exit_code(results)
+    return [s for _, sboms in outcomes for s in sboms], [r for rs, _ in outcomes for r in rs]
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sc_ci import ci, config, imageref, keys, parallel
@@ -29,6 +29,7 @@ class Session:
     images: tuple[ImageRef, ...]
     registry: RegistryClient
     explicit_creds: Mapping[str, dockerconfig.Credential]
+    _resolved: tuple[ImageRef, ...] | None = field(default=None, repr=False)
 
     @property
     def workers(self) -> int:
@@ -39,8 +40,11 @@ class Session:
         return self.loaded.runtime.dry_run
 
     def resolve_digests(self) -> tuple[ImageRef, ...]:
-        """Each tag resolved once, in parallel; digests given by the user are checked to exist."""
-        return tuple(parallel.map_bounded(self.registry.resolve, list(self.images), self.workers))
+        """Each tag resolved once per run, in parallel; digests given by the user are checked to exist.
+        Every later step of the run works on these digests, even if a tag moves meanwhile."""
+        if self._resolved is None:
+            self._resolved = tuple(parallel.map_bounded(self.registry.resolve, list(self.images), self.workers))
+        return self._resolved
 
     def docker_config(self) -> AbstractContextManager[str | None]:
         """A private DOCKER_CONFIG holding explicitly given registry credentials (None: use the user's)."""

@@ -121,3 +121,66 @@ def test_failed_signing_follows_the_policy(fail_open: bool, exit_code: int, fres
     assert done.returncode == exit_code, done.stdout + done.stderr
     assert "::error title=sc-ci sign failed::" in done.stdout
     assert ("continuing because the policy is fail-open" in done.stdout) is fail_open
+
+
+def test_full_release_sign_sbom_provenance(fresh_image: FreshImage, keypair: tuple[str, str, str],
+                                           tool: Callable[[str], Path], tmp_path: Path) -> None:
+    """The whole release through the entrypoint on a GitHub-like runner; plain cosign checks the result."""
+    import base64
+    import json
+
+    private_pem, public_pem, password = keypair
+    image = fresh_image("alpine-app")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "security.yaml").write_text(
+        "security:\n  policy:\n    failOpen: false\n  signing:\n    sigstore:\n      transparencyLog: false\n"
+        "  sbom:\n    enabled: true\n  provenance:\n    enabled: true\n")
+    env = runner_env(workspace, {"config": "security.yaml", "images": image.ref, "sign": "true",
+                                 "private-key": private_pem, "cosign-password": password})
+    done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for step in ("sign", "verify", "sbom", "sbom-attach", "provenance"):
+        assert f"ok   {step} " in done.stdout, done.stdout
+    commands = parse_github_output((workspace / "output.txt").read_text())["verify-commands"].splitlines()
+    assert any("--type cyclonedx" in c for c in commands)
+    assert any("--type slsaprovenance1" in c for c in commands)
+
+    pub = tmp_path / "cosign.pub"
+    pub.write_text(public_pem)
+    cosign = tool("cosign")
+    for kind in ("cyclonedx", "slsaprovenance1"):
+        check = subprocess.run([str(cosign), "verify-attestation", "--key", str(pub), "--type", kind,
+                                "--insecure-ignore-tlog=true", image.by_digest], text=True, capture_output=True,
+                               env=base_env(), stdin=subprocess.DEVNULL, timeout=120, check=False)
+        assert check.returncode == 0, check.stderr
+        statement = json.loads(base64.b64decode(json.loads(check.stdout.splitlines()[0])["payload"]))
+        assert statement["subject"][0]["digest"]["sha256"] == image.digest.removeprefix("sha256:")
+        if kind == "slsaprovenance1":
+            predicate = statement["predicate"]
+            assert predicate["runDetails"]["builder"]["id"] == (
+                "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main")
+            deps = predicate["buildDefinition"]["resolvedDependencies"]
+            assert deps[0]["digest"]["gitCommit"] == "a" * 40
+
+
+@pytest.mark.parametrize(("sbom_fail_open", "exit_code"), [(True, 0), (False, 1)])
+def test_policy_is_per_feature(sbom_fail_open: bool, exit_code: int, fresh_image: FreshImage,
+                               keypair: tuple[str, str, str], tmp_path: Path) -> None:
+    """Fail-closed overall, but a broken SBOM stage only fails the job when sbom.failOpen is false."""
+    private_pem, _public_pem, password = keypair
+    image = fresh_image("service-9")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "security.yaml").write_text(
+        "security:\n  policy:\n    failOpen: false\n  signing:\n    sigstore:\n      transparencyLog: false\n"
+        f"  sbom:\n    enabled: true\n    failOpen: {str(sbom_fail_open).lower()}\n")
+    env = runner_env(workspace, {"config": "security.yaml", "images": image.ref, "sign": "true",
+                                 "private-key": private_pem, "cosign-password": password})
+    env["SC_CI_SYFT_PATH"] = "/bin/false"  # syft "exists" but cannot even report its version
+    done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    assert "ok   sign " in done.stdout
+    assert "FAIL sbom " in done.stdout
