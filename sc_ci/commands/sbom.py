@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sc_ci import keys, parallel
+from sc_ci import parallel
 from sc_ci.commands import common, output, signing
 from sc_ci.commands.session import Session, open_session
-from sc_ci.errors import ConfigError, ScError, StepFailed, UsageError
+from sc_ci.errors import ConfigError, StepFailed, UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
 from sc_ci.sbom import formats, multiarch, naming, reference, store
@@ -24,7 +24,7 @@ from sc_ci.steps.interface import Outcome, StepResult
 from sc_ci.steps.sbom import Sbom, SbomSettings, Target
 from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools import syft as syft_tool
-from sc_ci.tools.cosign import Cosign, SignOptions
+from sc_ci.tools.cosign import Cosign
 
 log = get_logger("sbom")
 
@@ -398,17 +398,9 @@ def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _verify_plan(session: Session) -> SigningPlan:
-    """A verification-only plan: the public key (or a KMS key) from flags/config."""
-    key = keys.configured(session.loaded, "signing.publicKey", public=True)
-    if key is None:
-        key = keys.configured(session.loaded, "signing.privateKey", public=False)
-        if key is None or not key.is_kms:
-            raise ScError("no public key to verify the SBOM attestation with",
-                          why="keyless verification (certificate identity + issuer) is not available in this "
-                              "version",
-                          fix="Pass --key cosign.pub (or env://VAR, a KMS URI), or set security.signing.publicKey.")
-    options = SignOptions(tlog=session.loaded.security.signing.sigstore.transparency_log)
-    return SigningPlan(key, key, options)
+    """A verification-only plan: the public key (or a KMS key) from flags/config, else the keyless
+    identity (configured or derived from the CI context), with image signing's Sigstore settings."""
+    return signing.verification_plan(session)
 
 
 def _local_sbom(given: str | None, per_image: Sequence[tuple[ImageRef, list[Target]]], count: int,
