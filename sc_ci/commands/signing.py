@@ -33,11 +33,13 @@ def plan(session: Session, cosign: Cosign) -> SigningPlan:
     key = keys.must_have(keys.configured(session.loaded, "signing.privateKey", public=False),
                          "private key", "Pass --key or set security.signing.privateKey.")
     verify_key: Key | None = None
-    if signing.verify.enabled:
-        verify_key = keys.configured(session.loaded, "signing.publicKey", public=True)
+    public = keys.configured(session.loaded, "signing.publicKey", public=True)
+    if signing.verify.enabled or not signing.force:  # the public key also tells whether it is already signed
+        verify_key = public
         if verify_key is None:
             verify_key = key if key.is_kms else _derived_public_key(cosign, key, session.dry_run)
-    return SigningPlan(key, verify_key, options)
+    check = None if signing.force else verify_key
+    return SigningPlan(key, verify_key if signing.verify.enabled else None, options, check_existing=check)
 
 
 def _keyless(session: Session, options: SignOptions) -> SigningPlan:
@@ -60,8 +62,9 @@ def _keyless(session: Session, options: SignOptions) -> SigningPlan:
         if verify.enabled:
             raise
         expected = None
+    check = None if session.loaded.security.signing.force else expected
     return SigningPlan(Keyless(token, oidc.describe(source.kind)), expected if verify.enabled else None, options,
-                       identity=expected)
+                       identity=expected, check_existing=check)
 
 
 _TOKENS: dict[int, tuple[Session, Secret]] = {}  # id(session) -> (session, its token): one token per run
@@ -79,9 +82,11 @@ def run_token(session: Session) -> Secret:
 
 
 def sigstore_options(loaded: LoadedConfig) -> SignOptions:
-    """signing.sigstore.* as cosign options: files resolved against the project root and checked to exist;
-    a signing config is read once for the URLs cosign v2 needs."""
-    cfg = loaded.security.signing.sigstore
+    """signing.sigstore.* (plus signing.storage and signing.recursive) as cosign options: files resolved
+    against the project root and checked to exist; a signing config is read once for the URLs cosign v2
+    (and v3 writing the legacy format) needs."""
+    signing = loaded.security.signing
+    cfg = signing.sigstore
     signing_config = _file(loaded, "signingConfig", cfg.signing_config)
     config_fulcio = config_rekor = None
     if signing_config is not None:
@@ -103,7 +108,7 @@ def sigstore_options(loaded: LoadedConfig) -> SignOptions:
                        rekor_url=cfg.rekor_url, trusted_root=_file(loaded, "trustedRoot", cfg.trusted_root),
                        signing_config=signing_config, tuf_mirror=cfg.tuf_mirror,
                        tuf_root=_file(loaded, "tufRoot", cfg.tuf_root), config_fulcio_url=config_fulcio,
-                       config_rekor_url=config_rekor)
+                       config_rekor_url=config_rekor, storage=signing.storage, recursive=signing.recursive)
 
 
 def _file(loaded: LoadedConfig, key: str, value: str | None) -> str | None:

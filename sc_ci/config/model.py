@@ -30,6 +30,8 @@ SbomFormat = Literal["cyclonedx-json", "spdx-json", "syft-json"]
 CycloneDxVersion = Literal["1.4", "1.5", "1.6", "1.7"]
 Oversize = Literal["digest", "no-tlog", "fail"]
 ScannerName = Literal["grype", "trivy"]
+#: Where signatures and attestations go (the same values as sc_ci.tools.cosign.Storage).
+SigningStorage = Literal["referrers", "legacy", "both"]
 
 #: Keys that also accept a bare boolean standing for one child key (spec FR-5: `attach: true`).
 SHORTHANDS: dict[tuple[str | int, ...], str] = {("sbom", "attach"): "enabled"}
@@ -174,6 +176,10 @@ class SigningConfig(Section):
     public_key: PublicKey | None = None
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     sigstore: SigstoreConfig = Field(default_factory=SigstoreConfig)
+    # legacy: the .sig/.att tags every cosign release and admission controller reads (docs/configuration.md)
+    storage: Annotated[SigningStorage, BeforeValidator(_lower)] = "legacy"
+    force: StrictBool = False  # sign even when a valid signature by the same key or identity exists
+    recursive: StrictBool = True  # an index: sign each platform manifest too (cosign --recursive)
     fail_open: StrictBool | None = None
 
     @model_validator(mode="before")

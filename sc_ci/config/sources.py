@@ -167,6 +167,9 @@ ACTION_INPUTS: tuple[ActionInput, ...] = (
     ),
     ActionInput("public-key", "security.signing.publicKey", "Public key for verification (path, URI, ref)."),
     ActionInput("verify", "security.signing.verify.enabled", "Verify signatures after signing (true/false)."),
+    ActionInput(
+        "storage", "security.signing.storage", "Where signatures go: legacy (.sig tags), referrers, both."
+    ),
     ActionInput("oidc-issuer", "security.signing.verify.oidcIssuer", "Expected OIDC issuer when verifying."),
     ActionInput(
         "identity-regexp", "security.signing.verify.identityRegexp", "Expected signer identity regexp."

@@ -1,15 +1,18 @@
-"""The signing step: sign one image digest with cosign (key or keyless), then verify it right away when asked."""
+"""The signing step: sign one image digest with cosign (key or keyless) unless it already carries a valid
+signature, then verify it right away when asked."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sc_ci.errors import ConfigError
+from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
-from sc_ci.steps.interface import StepResult, timed
+from sc_ci.steps.interface import Outcome, StepResult, timed
 from sc_ci.tools import cosign as cosign_tool
-from sc_ci.tools.cosign import CertificateIdentity, Cosign, Key, Keyless, Signer, SignOptions, Verifier
+from sc_ci.tools.cosign import CertificateIdentity, Cosign, Format, Key, Keyless, Signer, SignOptions, Verifier
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,8 @@ class SigningPlan:
     `key` signs: a Key, or Keyless (one OIDC token fetched for the whole run, shared by every image and
     attestation). `verify_key` verifies right after signing (None: that is off): a public Key or the
     expected CertificateIdentity. `identity` is the keyless identity even when verification after signing
-    is off, so attestations can still be verified.
+    is off, so attestations can still be verified. `check_existing` proves an image is already signed by
+    this key or identity, so signing it again is skipped (None: always sign, e.g. signing.force).
     """
 
     key: Signer
@@ -27,6 +31,7 @@ class SigningPlan:
     options: SignOptions
     docker_config: str | None = None
     identity: CertificateIdentity | None = None
+    check_existing: Verifier | None = None
 
     @property
     def keyless(self) -> bool:
@@ -48,7 +53,8 @@ class SigningPlan:
                               "tells the signer's identity).")
 
     def attest(self, cosign: Cosign, image: str, predicate: Path, predicate_type: str) -> Completed:
-        """Attach `predicate` to `image` as an attestation signed exactly like the image itself."""
+        """Attach `predicate` to `image` as an attestation signed exactly like the image itself (and stored
+        the same way: signing.storage)."""
         return cosign.attest(image, self.key, predicate, predicate_type, self.options, self.docker_config)
 
     def verify_attestation(self, cosign: Cosign, image: str, predicate_type: str) -> list[dict[str, object]]:
@@ -57,26 +63,105 @@ class SigningPlan:
         return cosign.verify_attestation(image, self.verifier(), predicate_type, self.options, self.docker_config)
 
 
-def sign(cosign: Cosign, image: str, plan: SigningPlan) -> StepResult:
-    """Sign `image` (a repo@sha256:… reference)."""
+def signer_label(plan: SigningPlan) -> str:
+    """Who signs, as the summary says it: the key (KMS URIs without credentials) or the keyless identity."""
+    if isinstance(plan.key, Keyless):
+        return plan.identity.label if plan.identity is not None else plan.key.label
+    return plan.key.label or plan.key.ref
+
+
+def sign(cosign: Cosign, image: str, plan: SigningPlan, platforms: Sequence[str] = ()) -> StepResult:
+    """Sign `image` (a repo@sha256:… reference) in every format signing.storage asks for; `platforms`: the
+    platform manifests of an index, signed too (cosign --recursive) when signing.recursive is on.
+
+    First (unless plan.check_existing is None) one cosign verify per format asks whether the image, and
+    each platform manifest, already carries a valid signature by the same key or identity: then it is
+    skipped, and only missing formats are signed."""
+    started = time.monotonic()
+    recursive = plan.options.recursive and bool(platforms)
+    wanted = cosign.formats(plan.options)
+    existing, signatures = _existing(cosign, [image, *platforms] if recursive else [image], plan)
+    missing = tuple(f for f in wanted if f not in existing)
+    if not missing:
+        details = {"key": plan.key.label, "cosign": cosign.version, "storage": ", ".join(wanted),
+                   "signatures": str(signatures)}
+        if recursive:
+            details["platforms"] = str(len(platforms))
+        return StepResult("sign", image, Outcome.SKIPPED, f"already signed by {signer_label(plan)}",
+                          time.monotonic() - started, None, details)
 
     def action() -> tuple[str, dict[str, str]]:
-        result = cosign.sign(image, plan.key, plan.options, plan.docker_config)
-        details = {"key": plan.key.label, "cosign": cosign.version, "seconds": f"{result.seconds:.2f}"}
-        return f"signed {plan.key.label}" if plan.keyless else f"signed with {plan.key.label}", details
+        result = cosign.sign(image, plan.key, plan.options, plan.docker_config, recursive=recursive,
+                             formats=missing)
+        details = {"key": plan.key.label, "cosign": cosign.version, "seconds": f"{result.seconds:.2f}",
+                   "storage": ", ".join(missing)}
+        if recursive:
+            details["platforms"] = str(len(platforms))
+        what = f"signed {plan.key.label}" if plan.keyless else f"signed with {plan.key.label}"
+        if len(missing) < len(wanted):
+            what += f" ({', '.join(missing)} only: the rest was already signed)"
+        if recursive:
+            what += f", with its {len(platforms)} platform manifest(s)"
+        return what, details
 
     return timed("sign", image, action)
 
 
+def _existing(cosign: Cosign, targets: Sequence[str], plan: SigningPlan) -> tuple[frozenset[Format], int]:
+    """The formats every target is already validly signed in, and how many signatures the first (the image
+    itself) carries. Stops at the first target signed in none of them."""
+    if plan.check_existing is None:
+        return frozenset(), 0
+    common: frozenset[Format] | None = None
+    signatures = 0
+    for target in targets:
+        verified = cosign.signed_formats(target, plan.check_existing, plan.options, plan.docker_config)
+        common = verified.formats if common is None else common & verified.formats
+        signatures = signatures or verified.signatures
+        if not common:
+            return frozenset(), 0
+    return common or frozenset(), signatures
+
+
+def verified_before(image: str, signed: StepResult, plan: SigningPlan) -> StepResult | None:
+    """A skipped signing already verified the image with the verification key or identity: the verify step's
+    result, without running cosign again (None: verification must run)."""
+    if signed.outcome is not Outcome.SKIPPED or plan.verify_key is None or plan.check_existing != plan.verify_key:
+        return None
+    key = plan.verify_key
+    summary = f"verified {signed.details.get('signatures', '1')} signature(s) with {key.label} (before signing)"
+    details = {"key": key.label, "command": consumer_command(image, key, plan.options)}
+    if "platforms" in signed.details:
+        summary += f", and its {signed.details['platforms']} platform manifest(s)"
+        details["platforms"] = signed.details["platforms"]
+    return StepResult("verify", image, Outcome.OK, summary, 0.0, None, details)
+
+
 def verify(cosign: Cosign, image: str, key: Verifier, options: SignOptions,
-           docker_config: str | None = None) -> StepResult:
-    """Verify `image` against `key` (a public key or a certificate identity); the result names the exact
-    command a consumer can run."""
+           docker_config: str | None = None, platforms: Sequence[str] = ()) -> StepResult:
+    """Verify `image` against `key` (a public key or a certificate identity), and each of `platforms` (the
+    platform manifests of an index signed recursively); the result names the exact command a consumer runs."""
 
     def action() -> tuple[str, dict[str, str]]:
         verified = cosign.verify(image, key, options, docker_config)
-        return (f"verified {verified.signatures} signature(s) with {key.label}",
-                {"key": key.label, "command": consumer_command(image, key, options)})
+        summary = f"verified {verified.signatures} signature(s) with {key.label}"
+        details = {"key": key.label, "command": consumer_command(image, key, options),
+                   "formats": ", ".join(sorted(verified.formats))}
+        failed: list[str] = []
+        for platform in platforms:
+            try:
+                cosign.verify(platform, key, options, docker_config)
+            except ScError as exc:
+                failed.append(f"{platform}: {exc.what.removeprefix(platform + ': ')}")
+        if failed:
+            raise VerificationFailed(f"{image}: the index verifies, but {len(failed)} of its {len(platforms)} "
+                                     "platform manifest(s) do not", why="\n".join(failed),
+                                     fix="Sign the index with signing.recursive: true (cosign --recursive), so a "
+                                         "consumer pulling one platform by digest can verify it.")
+        if platforms:
+            summary += f", and its {len(platforms)} platform manifest(s)"
+            details["platforms"] = str(len(platforms))
+        return summary, details
 
     return timed("verify", image, action)
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
 
-from sc_ci import retry, runner
+from sc_ci import retry, runner, secrets
 from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
-from sc_ci.tools.cosign_failures import classify
+from sc_ci.tools.cosign_failures import TROUBLESHOOTING, classify
 from sc_ci.tools.sigstore_files import LegacyTrust, legacy_trust
 
 KEY_ENV = "SC_CI_COSIGN_KEY"  # inline key material is handed to cosign as env://SC_CI_COSIGN_KEY
@@ -30,6 +33,20 @@ KMS_ENV_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "AZURE_", "VAULT_", "KUBECON
 SIGSTORE_ENV = ("TUF_ROOT", "TUF_MIRROR", "TUF_ROOT_JSON", "SIGSTORE_ROOT_FILE", "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE",
                 "SIGSTORE_REKOR_PUBLIC_KEY", "SIGSTORE_TSA_CERTIFICATE_FILE")
 TOKEN_PLACEHOLDER = "<0600 token file>"  # noqa: S105 (dry runs show this instead of the file path)
+EMPTY_ROOT_PLACEHOLDER = "<empty trusted root>"
+
+#: Where signatures and attestations go (signing.storage): Sigstore bundles as OCI 1.1 referrers
+#: (cosign v3's default; a `sha256-<hex>` index tag where the registry has no referrers API), the
+#: `sha256-<hex>.sig` / `.att` tags every cosign release reads, or both.
+Storage = Literal["referrers", "legacy", "both"]
+#: What one cosign run writes: a Sigstore bundle (referrer) or the legacy tag format.
+Format = Literal["bundle", "legacy"]
+FORMATS: dict[Storage, tuple[Format, ...]] = {"referrers": ("bundle",), "legacy": ("legacy",),
+                                              "both": ("legacy", "bundle")}
+# The `critical.type` of a verified image-signature payload, per format. cosign verify also accepts any
+# attestation bundle as "a signature" (its payload type is then the predicate type): those are not counted.
+BUNDLE_SIGNATURE_TYPE = "https://sigstore.dev/cosign/sign/v1"
+LEGACY_SIGNATURE_TYPES = frozenset({"cosign container image signature", "atomic container signature"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,42 @@ class Key:
         return self.ref.startswith(KMS_PREFIXES)
 
 
+def masked_key_uri(uri: str) -> str:
+    """A key URI as the summary may show it: credentials in it (`user:password@`, query values such as a
+    Vault token or a PKCS#11 `pin-value`, a fragment) replaced by ***, and registered as secrets so no log
+    line shows them either. The URI itself goes to cosign unchanged."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, sep, rest = uri.partition(":")
+        if scheme != "pkcs11":
+            return uri
+    rest, hash_sep, fragment = rest.partition("#")
+    rest, query_sep, query = rest.partition("?")
+    authority, slash, path = rest.partition("/") if sep == "://" else ("", "", rest)
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        _register_secret(userinfo, *userinfo.split(":", 1)[1:])
+        authority = f"{secrets.MASK}@{host}"
+    shown = f"{scheme}{sep}{authority}{slash}{path}"
+    if query_sep:
+        items = []
+        for item in query.split("&"):
+            name, eq, value = item.partition("=")
+            _register_secret(value, unquote(value))
+            items.append(f"{name}={secrets.MASK}" if eq else name)
+        shown += "?" + "&".join(items)
+    if hash_sep:
+        _register_secret(fragment)
+        shown += "#" + secrets.MASK
+    return shown
+
+
+def _register_secret(*values: str) -> None:
+    for value in values:
+        if value:
+            secrets.register(value)
+
+
 def key_from_reference(ref: str, env: Mapping[str, str], *, public: bool) -> Key:
     """A key given as a file path, env://VAR or KMS URI. File keys must exist and be readable."""
     if ref.startswith("env://"):
@@ -55,7 +108,7 @@ def key_from_reference(ref: str, env: Mapping[str, str], *, public: bool) -> Key
                               fix=f"Export {var} with the PEM-encoded key, or pass a key file path.")
         return Key(ref, {var: Secret(env[var], var)}, ref)
     if ref.startswith(KMS_PREFIXES):
-        return Key(ref, {}, ref)
+        return Key(ref, {}, masked_key_uri(ref))  # passed to cosign unchanged; shown without credentials
     path = Path(ref).expanduser()
     if not path.is_file():
         kind = "public key" if public else "private key"
@@ -128,6 +181,9 @@ class SignOptions:
     # The services named in signing_config, for cosign v2 (which takes URLs, not the file, here).
     config_fulcio_url: str | None = None
     config_rekor_url: str | None = None
+    # signing.storage; None: whatever this cosign writes by default (v3: bundles, v2: legacy tags), no flag
+    storage: Storage | None = None
+    recursive: bool = True  # signing an index signs each platform manifest too (cosign --recursive)
 
     @property
     def v2_fulcio_url(self) -> str | None:
@@ -161,13 +217,25 @@ def token_file(token: Secret) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def empty_trusted_root() -> Iterator[Path]:
+    """A trusted root with no authority and no log in it, removed afterwards. cosign v2.6 refuses to read a
+    Sigstore bundle without a trusted root ("trusted root is required when using new bundle format") even
+    when a public key and --insecure-ignore-tlog leave nothing for it to check; this one trusts nothing."""
+    with tempfile.TemporaryDirectory(prefix="sc-ci-trust-") as tmp:
+        path = Path(tmp) / "trusted_root.json"
+        path.write_text(json.dumps({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}))
+        yield path
+
+
 @dataclass(frozen=True)
 class Verified:
-    """What a successful verification established."""
+    """What a successful verification established: how many image signatures, in which formats."""
 
     image: str
     signatures: int
     payloads: tuple[Mapping[str, object], ...]
+    formats: frozenset[Format] = frozenset()
 
 
 class Cosign:
@@ -184,25 +252,45 @@ class Cosign:
         self._caller_env = dict(env or {})
 
     # ---- argv builders (pure) -------------------------------------------------
-    def sign_argv(self, image: str, key: Signer, opts: SignOptions, token_path: str = TOKEN_PLACEHOLDER) -> list[str]:
+    def formats(self, opts: SignOptions) -> tuple[Format, ...]:
+        """What signing writes, in order: one cosign run per format (storage `both`: legacy, then bundle)."""
+        if opts.storage is None:
+            return ("bundle",) if self.major >= 3 else ("legacy",)
+        return FORMATS[opts.storage]
+
+    def sign_argv(self, image: str, key: Signer, opts: SignOptions, token_path: str = TOKEN_PLACEHOLDER,
+                  fmt: Format | None = None, *, recursive: bool = False) -> list[str]:
         argv = [str(self.path), "sign", "--yes", *_signer_flags(key, token_path)]
-        argv += self._sign_flags(key, opts)
+        argv += self._sign_flags(key, opts, fmt or self.formats(opts)[0])
+        if recursive:
+            argv.append("--recursive")  # an index: sign each platform manifest too
         return [*argv, image]
 
-    def verify_argv(self, image: str, key: Verifier, opts: SignOptions) -> list[str]:
+    def sign_argvs(self, image: str, key: Signer, opts: SignOptions, *, recursive: bool = False,
+                   formats: Sequence[Format] | None = None) -> list[list[str]]:
+        """Every signing command for `image` (one per format), as a dry run shows them."""
+        return [self.sign_argv(image, key, opts, fmt=f, recursive=recursive) for f in formats or self.formats(opts)]
+
+    def verify_argv(self, image: str, key: Verifier, opts: SignOptions, *, legacy_only: bool = False,
+                    empty_root: str = EMPTY_ROOT_PLACEHOLDER) -> list[str]:
+        """`legacy_only` (v3): read the `.sig` tag even where bundles exist (--new-bundle-format=false)."""
         argv = [str(self.path), "verify", *_verifier_flags(key), "--output", "json"]
-        return [*argv, *self._verify_flags(key, opts), image]
+        flags = self._verify_flags(key, opts, empty_root)
+        if legacy_only and self.major >= 3:
+            flags.append("--new-bundle-format=false")
+        return [*argv, *flags, image]
 
     def attest_argv(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
-                    token_path: str = TOKEN_PLACEHOLDER) -> list[str]:
+                    token_path: str = TOKEN_PLACEHOLDER, fmt: Format | None = None) -> list[str]:
         argv = [str(self.path), "attest", "--yes", *_signer_flags(key, token_path), "--predicate", str(predicate),
                 "--type", predicate_type]
-        return [*argv, *self._sign_flags(key, opts), image]
+        return [*argv, *self._sign_flags(key, opts, fmt or self.formats(opts)[0]), image]
 
     def verify_attestation_argv(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
-                                legacy: LegacyTrust | None = None) -> list[str]:
+                                legacy: LegacyTrust | None = None,
+                                empty_root: str = EMPTY_ROOT_PLACEHOLDER) -> list[str]:
         argv = [str(self.path), "verify-attestation", *_verifier_flags(key), "--type", predicate_type]
-        flags = self._verify_flags(key, opts)
+        flags = self._verify_flags(key, opts, empty_root)
         if self._needs_legacy_trust(key, opts):
             # v2 checks old-format attestations against --ca-roots only ("trusted root path currently only
             # supported with --new-bundle-format"): the trusted root's CAs go there, its log keys in env
@@ -214,17 +302,29 @@ class Cosign:
         return [*argv, *flags, image]
 
     def _needs_legacy_trust(self, key: Verifier, opts: SignOptions) -> bool:
-        return self.major < 3 and opts.trusted_root is not None and isinstance(key, CertificateIdentity)
+        """v2, keyless, a trusted root, and attestations in the legacy format (where bundles are expected,
+        v2 reads them with --trusted-root and refuses --ca-roots)."""
+        return (self.major < 3 and opts.trusted_root is not None and isinstance(key, CertificateIdentity)
+                and self.formats(opts) == ("legacy",))
+
+    def _needs_empty_root(self, key: Verifier, opts: SignOptions) -> bool:
+        """v2 with a public key, no trusted root and no transparency log: an empty trusted root lets it read
+        Sigstore bundles (it auto-detects them) without the network; the key is all it checks."""
+        return self.major < 3 and isinstance(key, Key) and opts.trusted_root is None and not opts.tlog
 
     def public_key_argv(self, key: Key) -> list[str]:
         return [str(self.path), "public-key", "--key", key.ref]
 
-    def _sign_flags(self, key: Signer, opts: SignOptions) -> list[str]:
-        """Where signing goes: v3 prefers a signing config (else the deprecated URL flags with
-        --use-signing-config=false); v2 takes URLs (read from a signing config when that is what was given)."""
+    def _sign_flags(self, key: Signer, opts: SignOptions, fmt: Format) -> list[str]:
+        """Where signing goes and in which format.
+
+        Bundles: v3 prefers a signing config (else the deprecated URL flags with --use-signing-config=false);
+        v2 needs --new-bundle-format=true and takes URLs (read from a signing config when that is what was
+        given). Legacy tags: v2's default; v3 needs --new-bundle-format=false, which it accepts only with
+        --use-signing-config=false (no signing config file either), so it takes URLs like v2."""
         keyless = isinstance(key, Keyless)
         flags: list[str] = []
-        if self.major >= 3:
+        if self.major >= 3 and fmt == "bundle":
             if opts.signing_config:
                 flags += ["--signing-config", opts.signing_config]
             elif (keyless and opts.fulcio_url) or opts.rekor_url or not opts.tlog:
@@ -235,23 +335,36 @@ class Cosign:
                     flags.append(f"--rekor-url={opts.rekor_url}")
                 if not opts.tlog:
                     flags.append("--tlog-upload=false")
+        elif self.major >= 3:
+            flags += ["--new-bundle-format=false", "--use-signing-config=false"]
+            flags += self._url_flags(keyless, opts)
         else:
-            if keyless and opts.v2_fulcio_url:
-                flags.append(f"--fulcio-url={opts.v2_fulcio_url}")
-            if opts.tlog and opts.v2_rekor_url:
-                flags.append(f"--rekor-url={opts.v2_rekor_url}")
-            if not opts.tlog:
-                flags.append("--tlog-upload=false")
+            if fmt == "bundle":
+                flags.append("--new-bundle-format=true")
+            flags += self._url_flags(keyless, opts)
             if keyless and not opts.ct_log:
                 flags.append("--insecure-skip-verify=true")  # v2 checks the SCT while signing; v3 does not
         if opts.trusted_root and (keyless or opts.signing_config):
             flags += ["--trusted-root", opts.trusted_root]
         return flags
 
-    def _verify_flags(self, key: Verifier, opts: SignOptions) -> list[str]:
+    @staticmethod
+    def _url_flags(keyless: bool, opts: SignOptions) -> list[str]:
+        flags = []
+        if keyless and opts.v2_fulcio_url:
+            flags.append(f"--fulcio-url={opts.v2_fulcio_url}")
+        if opts.tlog and opts.v2_rekor_url:
+            flags.append(f"--rekor-url={opts.v2_rekor_url}")
+        if not opts.tlog:
+            flags.append("--tlog-upload=false")
+        return flags
+
+    def _verify_flags(self, key: Verifier, opts: SignOptions, empty_root: str = EMPTY_ROOT_PLACEHOLDER) -> list[str]:
         flags: list[str] = []
         if opts.trusted_root:
             flags += ["--trusted-root", opts.trusted_root]
+        elif self._needs_empty_root(key, opts):
+            flags += ["--trusted-root", empty_root]
         if not opts.tlog:
             flags.append("--insecure-ignore-tlog=true")
         elif self.major < 3 and opts.v2_rekor_url:
@@ -291,36 +404,108 @@ class Cosign:
             argv = argv_for(str(path))
             return _run(argv, env)
 
-    def sign(self, image: str, key: Signer, opts: SignOptions, docker_config: str | None = None) -> Completed:
+    def sign(self, image: str, key: Signer, opts: SignOptions, docker_config: str | None = None, *,
+             recursive: bool = False, formats: Sequence[Format] | None = None) -> Completed:
+        """Sign `image` once per storage format (`formats`: only these, e.g. the ones still missing);
+        `recursive`: an index, whose platform manifests get signed too."""
         env = self.env_for(key, docker_config, opts)
-        result = self._signing(key, lambda token: self.sign_argv(image, key, opts, token), env)
-        if not result.ok:
-            raise _failure(result, image, "signing", None, opts)
-        return result
+        done: list[Completed] = []
+        for fmt in formats or self.formats(opts):
+            result = self._signing(key, functools.partial(self._sign_argv_for, image, key, opts, fmt, recursive),
+                                   env)
+            if not result.ok:
+                raise _failure(result, image, "signing", key, opts)
+            done.append(result)
+        return _combined(done)
+
+    def _sign_argv_for(self, image: str, key: Signer, opts: SignOptions, fmt: Format, recursive: bool,
+                       token: str) -> list[str]:
+        return self.sign_argv(image, key, opts, token, fmt, recursive=recursive)
+
+    def _attest_argv_for(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
+                         fmt: Format, token: str) -> list[str]:
+        return self.attest_argv(image, key, predicate, predicate_type, opts, token, fmt)
+
+    def _verify_run(self, image: str, key: Verifier, opts: SignOptions, docker_config: str | None,
+                    legacy_only: bool = False) -> Completed:
+        env = self.env_for(key, docker_config, opts)
+        if not self._needs_empty_root(key, opts):
+            return _run(self.verify_argv(image, key, opts, legacy_only=legacy_only), env)
+        with empty_trusted_root() as root:
+            return _run(self.verify_argv(image, key, opts, legacy_only=legacy_only, empty_root=str(root)), env)
 
     def verify(self, image: str, key: Verifier, opts: SignOptions, docker_config: str | None = None) -> Verified:
-        argv, env = self.verify_argv(image, key, opts), self.env_for(key, docker_config, opts)
-        result = _run(argv, env)
+        """Verify the image signature of `image` (either format: both majors read bundles first, then the
+        `.sig` tag). Attestation bundles, which cosign also accepts as signatures, do not count."""
+        result = self._verify_run(image, key, opts, docker_config)
         if not result.ok:
             raise _failure(result, image, "verification", key, opts)
-        payloads = _parse_payloads(result.stdout)
         digest = image.rpartition("@")[2]
-        matching = [p for p in payloads if _payload_digest(p) == digest]
+        matching = [p for p in _parse_payloads(result.stdout) if _payload_digest(p) == digest]
         if not matching:
             raise VerificationFailed(f"{image}: cosign verified signatures, but none covers this digest",
                                      why="the signed payloads name other digests",
                                      fix="Sign the image by digest with `sc-ci image sign`.")
-        return Verified(image, len(matching), tuple(matching))
+        signatures = [p for p in matching if _payload_format(p) is not None]
+        if not signatures and self.major >= 3:  # bundles hold only attestations: is there a .sig behind them?
+            legacy = self._verify_run(image, key, opts, docker_config, legacy_only=True)
+            if legacy.ok:
+                signatures = [p for p in _parse_payloads(legacy.stdout)
+                              if _payload_digest(p) == digest and _payload_format(p) is not None]
+        if not signatures:
+            kinds = ", ".join(sorted({str(_payload_type(p)) for p in matching}))
+            raise VerificationFailed(
+                f"{image}: cosign found attestations ({kinds}) but no image signature",
+                why=f"cosign {self.version} reads Sigstore bundles in preference to the .sig tag, and the bundles "
+                    "here are attestations (SBOM, provenance), not a signature of the image",
+                fix="Sign the image (sc-ci image sign). A .sig signature hidden behind attestation bundles is "
+                    "read by cosign v3 (sc-ci retries it with --new-bundle-format=false) but not by v2.6; sign "
+                    f"with signing.storage: both so every verifier finds one. See {TROUBLESHOOTING}#attestations-"
+                    "but-no-image-signature")
+        return Verified(image, len(signatures), tuple(signatures),
+                        frozenset(f for p in signatures if (f := _payload_format(p)) is not None))
+
+    def signed_formats(self, image: str, key: Verifier, opts: SignOptions,
+                       docker_config: str | None = None) -> Verified:
+        """The formats (of those `opts` asks for) in which `image` already carries a valid image signature by
+        `key`: one cosign verify, two for v3 and storage `both`. Any failure counts as "not signed".
+
+        Both majors read bundles when there are any, so one verify finds the bundle (or, with no bundles,
+        the legacy tag); v3 reads the legacy tag alone with --new-bundle-format=false. v2 cannot look behind
+        bundles: with `both`, a v2 run re-signs the legacy format (cosign skips duplicate key signatures)."""
+        wanted = self.formats(opts)
+        digest = image.rpartition("@")[2]
+        found: list[Mapping[str, object]] = []
+
+        def attempt(legacy_only: bool) -> None:
+            try:
+                result = self._verify_run(image, key, opts, docker_config, legacy_only)
+            except ScError:
+                return
+            if result.ok:
+                found.extend(p for p in _parse_payloads(result.stdout)
+                             if _payload_digest(p) == digest and _payload_format(p) is not None)
+
+        if self.major < 3 or "bundle" in wanted:
+            attempt(False)
+        if self.major >= 3 and "legacy" in wanted and "legacy" not in {_payload_format(p) for p in found}:
+            attempt(True)
+        formats = frozenset(f for p in found if (f := _payload_format(p)) is not None and f in wanted)
+        return Verified(image, len(found), tuple(found), formats)
 
     def attest(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
                docker_config: str | None = None) -> Completed:
-        """Attach `predicate` as a signed in-toto attestation of `predicate_type` (cosign --type value)."""
+        """Attach `predicate` as a signed in-toto attestation of `predicate_type` (cosign --type value),
+        once per storage format, exactly where image signatures go."""
         env = self.env_for(key, docker_config, opts)
-        result = self._signing(key, lambda token: self.attest_argv(image, key, predicate, predicate_type, opts, token),
-                               env)
-        if not result.ok:
-            raise _failure(result, image, "attesting", None, opts)
-        return result
+        done: list[Completed] = []
+        for fmt in self.formats(opts):
+            result = self._signing(key, functools.partial(self._attest_argv_for, image, key, predicate,
+                                                          predicate_type, opts, fmt), env)
+            if not result.ok:
+                raise _failure(result, image, "attesting", key, opts)
+            done.append(result)
+        return _combined(done)
 
     def verify_attestation(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                            docker_config: str | None = None) -> list[dict[str, object]]:
@@ -336,6 +521,10 @@ class Cosign:
                 raise ConfigError(f"cannot read the trusted root {opts.trusted_root}", why=str(exc),
                                   path="security.signing.sigstore.trustedRoot",
                                   fix="Give a trusted_root.json made with `cosign trusted-root create`.") from exc
+        elif self._needs_empty_root(key, opts):
+            with empty_trusted_root() as root:
+                result = _run(self.verify_attestation_argv(image, key, predicate_type, opts,
+                                                           empty_root=str(root)), env)
         else:
             argv = self.verify_attestation_argv(image, key, predicate_type, opts)
             result = _run(argv, env)
@@ -393,7 +582,10 @@ def _run(argv: list[str], env: Mapping[str, str]) -> Completed:
     try:
         return retry.call(attempt)
     except retry.TransientError:
-        return attempts[-1]
+        last = attempts[-1]
+        note = (f"sc-ci: cosign failed {len(attempts)} times in a row with a transient error (network, registry, "
+                "Fulcio or Rekor); it was retried with backoff")
+        return replace(last, stderr=f"{last.stderr.rstrip()}\n{note}\n")
 
 
 def _transient_or(result: Completed) -> Completed:
@@ -402,9 +594,19 @@ def _transient_or(result: Completed) -> Completed:
     return result
 
 
-def _failure(result: Completed, image: str, action: str, key: Verifier | None, opts: SignOptions) -> ScError:
+def _failure(result: Completed, image: str, action: str, key: Signer | Verifier | None,
+             opts: SignOptions) -> ScError:
     identity = key.label if isinstance(key, CertificateIdentity) else None
-    return classify(result, image, action, identity=identity, fulcio_url=opts.fulcio_url or opts.config_fulcio_url)
+    kms = key.label if isinstance(key, Key) and key.is_kms else None
+    return classify(result, image, action, identity=identity, fulcio_url=opts.fulcio_url or opts.config_fulcio_url,
+                    kms=kms)
+
+
+def _combined(results: Sequence[Completed]) -> Completed:
+    """Several cosign runs (one per storage format) as one result: the last command, the total time."""
+    last = results[-1]
+    return replace(last, stdout="".join(r.stdout for r in results), stderr="".join(r.stderr for r in results),
+                   seconds=sum(r.seconds for r in results))
 
 
 def _is_verification(result: Completed) -> bool:
@@ -433,6 +635,23 @@ def decode_statements(stdout: str) -> list[dict[str, object]]:
             if isinstance(decoded, dict):
                 statements.append(decoded)
     return statements
+
+
+def _payload_type(payload: Mapping[str, object]) -> str | None:
+    critical = payload.get("critical")
+    kind = critical.get("type") if isinstance(critical, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _payload_format(payload: Mapping[str, object]) -> Format | None:
+    """Which format a verified image-signature payload came from; None: not an image signature (an
+    attestation bundle, which cosign verify counts as a signature)."""
+    kind = _payload_type(payload)
+    if kind == BUNDLE_SIGNATURE_TYPE:
+        return "bundle"
+    if kind is None or kind in LEGACY_SIGNATURE_TYPES:
+        return "legacy"
+    return None
 
 
 def _payload_digest(payload: Mapping[str, object]) -> str | None:

@@ -24,15 +24,23 @@ def _why(stderr: str, lines: int = 4) -> str:
 
 
 def classify(result: Completed, image: str, action: str, *, identity: str | None = None,
-             fulcio_url: str | None = None) -> ScError:
+             fulcio_url: str | None = None, kms: str | None = None) -> ScError:
     """The failure of `cosign <action>` on `image` as an ScError. `identity`: the label of the keyless
-    identity verification expected (None: a key); `fulcio_url`: the configured Fulcio, for messages."""
+    identity verification expected (None: a key); `fulcio_url`: the configured Fulcio, for messages;
+    `kms`: the (masked) KMS key URI when the key lives in a KMS."""
     err = result.stderr
     tail = _why(err)
     if "decryption failed" in err or "incorrect passphrase" in err:
         return StepFailed(f"{action} {image}: could not decrypt the private key",
                           why="COSIGN_PASSWORD is missing or wrong for this key",
                           fix="Set COSIGN_PASSWORD (as a CI secret) to the key's password.")
+    if kms is not None:
+        failed = _kms_failure(err, tail, image, action, kms)
+        if failed is not None:
+            return failed
+    storage = _storage_failure(err, tail, image)
+    if storage is not None:
+        return storage
     fulcio = _keyless_failure(err, tail, image, action, fulcio_url)
     if fulcio is not None:
         return fulcio
@@ -51,6 +59,11 @@ def classify(result: Completed, image: str, action: str, *, identity: str | None
     certificate = _certificate_failure(err, tail, image, identity)
     if certificate is not None:
         return certificate
+    if "invalid or missing digest in claim" in err or "artifact digest does not match any digest" in err:
+        return VerificationFailed(
+            f"{image}: the signature found was made for another image digest", why=tail,
+            fix="A signature is bound to the digest it was made for: one copied from another image's tags never "
+                "verifies here. Sign this digest (sc-ci image sign), and pull images by the digest that was signed.")
     if result.returncode == 12 or "no matching" in err or "threshold" in err or "invalid signature" in err:
         if identity is not None:
             return _identity_mismatch(image, tail, identity)
@@ -61,8 +74,64 @@ def classify(result: Completed, image: str, action: str, *, identity: str | None
         return StepFailed(f"{action} {image}: the registry denied access", why=tail,
                           fix="Log in to the registry (DOCKER_CONFIG) or set SC_CI_REGISTRY_USERNAME / "
                               "SC_CI_REGISTRY_PASSWORD; signing needs push access.")
+    if retry.is_transient_text(err):
+        return StepFailed(f"{action} {image}: the registry (or a Sigstore service) could not be reached",
+                          why=tail,
+                          fix="Transient failures (connection refused or reset, timeouts, 429, 5xx) were retried "
+                              "with backoff and kept failing: check that the registry host and port are right and "
+                              "reachable from the runner (proxy: HTTPS_PROXY / NO_PROXY), then rerun. "
+                              f"See {TROUBLESHOOTING}#transient-failures-retried")
     return ToolError(f"cosign {action} failed for {image} (exit {result.returncode})", why=tail,
                      fix="Rerun with -v to see cosign's full output.")
+
+
+_KMS_MARKERS = ("kms", "public key:", "determining key type", "signerverifier", "getting signer", "transit/keys",
+                "vault", "kubernetes", "secrets \"", "accessdenied", "permissiondenied", "keyvault",
+                "loading key")
+_KMS_FIX = {
+    "hashivault": "Set VAULT_ADDR (the Vault server) and VAULT_TOKEN (a token allowed to use the transit key) in "
+                  "the job's environment; the key name is the part after hashivault://.",
+    "awskms": "Give the job AWS credentials allowed to use the key (kms:Sign, kms:GetPublicKey): AWS_REGION plus "
+              "an assumed role (GitHub: aws-actions/configure-aws-credentials with id-token: write) or "
+              "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY as CI secrets.",
+    "gcpkms": "Give the job Google credentials allowed to use the key version (roles/cloudkms.signerVerifier): "
+              "workload identity (GitHub: google-github-actions/auth) or GOOGLE_APPLICATION_CREDENTIALS.",
+    "azurekms": "Give the job Azure credentials allowed to sign with the key (AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+                "AZURE_CLIENT_SECRET, or azure/login); the vault must be reachable from the runner.",
+    "k8s": "Point KUBECONFIG at the cluster and check the secret NAMESPACE/NAME exists and holds cosign.key, "
+           "cosign.password and cosign.pub (cosign generate-key-pair k8s://NAMESPACE/NAME makes it).",
+}
+
+
+def _kms_failure(err: str, tail: str, image: str, action: str, kms: str) -> ScError | None:
+    """The key lives in a KMS and cosign could not use it: unreachable, refused, or no such key."""
+    if not any(marker in err.lower() for marker in _KMS_MARKERS):
+        return None
+    scheme = kms.split("://", 1)[0]
+    fix = _KMS_FIX.get(scheme, "Check the KMS URI and the credentials the job gives the KMS provider.")
+    if retry.is_transient_text(err):
+        return StepFailed(f"{action} {image}: could not reach the KMS holding {kms}", why=tail,
+                          fix=fix + f" See {TROUBLESHOOTING}#kms-key-unusable")
+    return StepFailed(f"{action} {image}: the KMS refused or could not find the key {kms}", why=tail,
+                      fix=fix + f" See {TROUBLESHOOTING}#kms-key-unusable")
+
+
+def _storage_failure(err: str, tail: str, image: str) -> ScError | None:
+    """cosign v2.6 reading Sigstore bundles (signing.storage referrers / both) without what they need."""
+    if "trusted root is required when using new bundle format" in err:
+        return VerificationFailed(
+            f"{image}: cosign v2 found Sigstore bundles and has no trusted root to check them against", why=tail,
+            fix="cosign v2.6 reads the bundles cosign v3 writes (signing.storage: referrers or both) only with a "
+                "trusted root: give signing.sigstore.trustedRoot (or let cosign reach the public TUF "
+                "repository), verify with cosign v3, or sign with signing.storage: legacy. "
+                f"See {TROUBLESHOOTING}#v2-needs-a-trusted-root-for-bundles")
+    if "must be provided using --trusted-root when using --new-bundle-format" in err:
+        return VerificationFailed(
+            f"{image}: cosign v2 found Sigstore bundles where legacy attestations were expected", why=tail,
+            fix="The attestations are bundles (written by cosign v3 or signing.storage: referrers / both): set "
+                "signing.storage to referrers or both for verification, or verify with cosign v3. "
+                f"See {TROUBLESHOOTING}#v2-needs-a-trusted-root-for-bundles")
+    return None
 
 
 _FULCIO_URL = re.compile(r"(https?://[^\s\"']+?)/api/v[12]/signingCert")

@@ -120,10 +120,10 @@ def test_github_keyless_sign_and_verify_with_derived_identity(
         token_file = Path(line.split("--identity-token ", 1)[1].split(" ", 1)[0])
         assert token_file.parent.parent == scratch
         assert not token_file.exists()
-        if _major(cosign_any) >= 3:
-            assert f"--signing-config {keyless_bed.trust.signing_config}" in line
-            assert "--fulcio-url" not in line
-            assert "--tlog-upload" not in line
+        if _major(cosign_any) >= 3:  # the legacy format (default storage) excludes a signing config in v3
+            assert "--new-bundle-format=false --use-signing-config=false" in line
+            assert f"--fulcio-url={keyless_bed.fulcio.url} --tlog-upload=false" in line
+            assert "--signing-config" not in line
         else:  # v2 gets the URL from the signing config, skips the SCT check while signing
             assert f"--fulcio-url={keyless_bed.fulcio.url}" in line
             assert "--tlog-upload=false" in line
@@ -302,8 +302,8 @@ def test_keyless_dry_run_fetches_no_token(keyless_bed: KeylessBed, request_token
     env = {**keyless_bed.github_env(request_token), "SC_CI_COSIGN_PATH": str(cosign_v3)}
     result = run_sc_ci("image", "sign", "-i", image.ref, "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
-    assert f"sign --yes --identity-token <0600 token file> --signing-config {keyless_bed.trust.signing_config}" in (
-        result.stdout)
+    assert (f"sign --yes --identity-token <0600 token file> --new-bundle-format=false --use-signing-config=false "
+            f"--fulcio-url={keyless_bed.fulcio.url} --tlog-upload=false") in result.stdout
     assert f"--certificate-identity {keyless_bed.github_identity}" in result.stdout
     exchange = keyless_bed.github.exchange
     assert exchange is not None
@@ -359,3 +359,76 @@ def test_unreachable_fulcio_is_named(keyless_bed: KeylessBed, cosign_any: Path, 
     assert f"could not get a signing certificate from Fulcio at {dead}" in result.stdout
     assert "connection refused" in result.stderr
     assert "fulcio-unreachable" in result.stderr
+
+
+@pytest.mark.parametrize("storage", ["referrers", "both"])
+@pytest.mark.usefixtures("_own_masker")
+def test_keyless_storage_modes_verify_with_both_majors(
+        storage: str, keyless_bed: KeylessBed, request_token: str, cosign_any: Path, cosign_v3: Path,
+        cosign_v2: Path, fresh_image: FreshImage, run_sc_ci: RunScCi, cosign_shim: Shim, tmp_path: Path) -> None:
+    """Keyless signatures and attestations in bundle form (and both forms) from either major: the flags each
+    major needs, and verification by v3 and by v2.6 (which reads bundles with the trusted root)."""
+    image = fresh_image()
+    shim, argv_log = cosign_shim(cosign_any)
+    env = {**keyless_bed.github_env(request_token), "SC_CI_COSIGN_PATH": str(shim),
+           "SC_CI_SECURITY__SIGNING__STORAGE": storage}
+    result = run_sc_ci("image", "sign", "-i", image.ref, env=env)
+    assert result.returncode == 0, result.stderr
+    sign_lines = [line for line in argv_log.read_text().splitlines() if line.startswith("sign ")]
+    assert len(sign_lines) == (2 if storage == "both" else 1)
+    bundle_line = sign_lines[-1]
+    if _major(cosign_any) >= 3:
+        assert f"--signing-config {keyless_bed.trust.signing_config}" in bundle_line
+        assert "--new-bundle-format" not in bundle_line
+    else:
+        assert "--new-bundle-format=true" in bundle_line
+        assert f"--fulcio-url={keyless_bed.fulcio.url}" in bundle_line
+    if storage == "both":  # the legacy copy first: v3 needs the flag, v2 writes it by default
+        legacy_line = sign_lines[0]
+        if _major(cosign_any) >= 3:
+            assert "--new-bundle-format=false --use-signing-config=false" in legacy_line
+        else:
+            assert "--new-bundle-format" not in legacy_line
+
+    # the attestation follows the setting; both majors verify the signature and the attestation
+    session = open_session(argparse.Namespace(images=[image.ref]),
+                           {**base_env(), **env, "SC_CI_COSIGN_PATH": str(cosign_any)}, {"signing.enabled": True})
+    plan = signing.plan(session, session.cosign())
+    path = tmp_path / "predicate.json"
+    path.write_text(json.dumps({"buildDefinition": {"buildType": "https://example.com/t", "externalParameters": {}},
+                                "runDetails": {"builder": {"id": "https://example.com/b"}}}))
+    plan.attest(session.cosign(), image.by_digest, path, "slsaprovenance1")
+    identity, issuer = keyless_bed.github_identity, keyless_bed.github.url
+    for verifier in (cosign_v3, cosign_v2):
+        outside = {**keyless_bed.sigstore_env(), "SC_CI_COSIGN_PATH": str(verifier),
+                   "SC_CI_SECURITY__SIGNING__STORAGE": storage}
+        verified = run_sc_ci("image", "verify", "-i", image.by_digest, "--certificate-identity", identity,
+                             "--certificate-oidc-issuer", issuer, env=outside)
+        assert verified.returncode == 0, (verifier, verified.stderr)
+        version = versions.detect("cosign", verifier, env=base_env()).version or ""
+        statements = plan.verify_attestation(Cosign(verifier, version, base_env()), image.by_digest,
+                                             "slsaprovenance1")
+        assert [s["predicateType"] for s in statements] == ["https://slsa.dev/provenance/v1"]
+
+
+def test_keyless_signed_digest_is_skipped_next_time(keyless_bed: KeylessBed, request_token: str, cosign_any: Path,
+                                                     fresh_image: FreshImage, run_sc_ci: RunScCi,
+                                                     cosign_shim: Shim) -> None:
+    """The same identity already signed this digest: the second run verifies (one cosign verify), skips
+    signing, and reuses that verification; --force signs again."""
+    image = fresh_image()
+    shim, argv_log = cosign_shim(cosign_any)
+    env = {**keyless_bed.github_env(request_token), "SC_CI_COSIGN_PATH": str(shim)}
+    assert run_sc_ci("image", "sign", "-i", image.ref, env=env).returncode == 0
+    again = run_sc_ci("image", "sign", "-i", image.ref, env=env)
+    assert again.returncode == 0, again.stderr
+    identity, issuer = keyless_bed.github_identity, keyless_bed.github.url
+    assert f"already signed by identity {identity}, issuer {issuer}" in again.stdout
+    assert "(before signing)" in again.stdout
+    calls = argv_log.read_text().splitlines()
+    assert sum(line.startswith("sign ") for line in calls) == 1
+    assert sum(line.startswith("verify ") for line in calls) == 3
+    forced = run_sc_ci("image", "sign", "-i", image.ref, "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert "ok   sign" in forced.stdout
+    assert sum(line.startswith("sign ") for line in argv_log.read_text().splitlines()) == 2
