@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets as pysecrets
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci import cli, runner
+from sc_ci import cli
 from sc_ci.commands import common
 from sc_ci.demo.images import push_demo_images
+from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import ToolError
 from sc_ci.tools import locate
@@ -80,11 +80,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         for image in pushed.values():
             kind = f" (index: {', '.join(image.platforms)})" if len(image.platforms) > 1 else ""
             print(f"                    {image.ref}{kind}")
-        password = pysecrets.token_urlsafe(18)
-        keygen = runner.run([cosign, "generate-key-pair"], cwd=work,
-                            env={**runner.base_env(env), "COSIGN_PASSWORD": password}, timeout=60)
-        if not keygen.ok:
-            raise ToolError("cosign generate-key-pair failed", why=keygen.tail())
+        keys = generate_keypair(cosign, work)
+        password = keys.password
         print(f"3. keys           throwaway cosign key pair in {work} (password in COSIGN_PASSWORD only)")
         config = work / "security.yaml"
         config.write_text(demo_config(work / "cosign.key", work / "sbom"))

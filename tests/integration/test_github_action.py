@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from sc_ci.demo.images import PushedImage
+from sc_ci.demo.keys import generate_keypair
 from sc_ci.runner import base_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,11 +42,8 @@ def parse_github_output(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def keypair(tool: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
-    directory = tmp_path_factory.mktemp("gh-keys")
-    password = "gh-" + secrets.token_hex(12)
-    subprocess.run([str(tool("cosign")), "generate-key-pair"], cwd=directory, check=True, capture_output=True,
-                   env={**base_env(), "COSIGN_PASSWORD": password}, stdin=subprocess.DEVNULL, timeout=60)
-    return (directory / "cosign.key").read_text(), (directory / "cosign.pub").read_text(), password
+    keys = generate_keypair(tool("cosign"), tmp_path_factory.mktemp("gh-keys"))
+    return keys.pem, keys.public.read_text(), keys.password
 
 
 def runner_env(workspace: Path, inputs: dict[str, str]) -> dict[str, str]:

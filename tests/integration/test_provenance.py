@@ -10,13 +10,13 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sc_ci.demo.images import PushedImage
+from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
 
@@ -29,13 +29,6 @@ _CI_MARKERS = ("GITHUB_", "RUNNER_", "ACTIONS_", "GITLAB_", "CI_", "BUILDKITE", 
                "JOB_", "GIT_", "SC_CI_", "INPUT_", "SIGSTORE_")
 
 
-@dataclass(frozen=True)
-class KeyPair:
-    private: Path
-    public: Path
-    password: str
-
-
 @pytest.fixture(scope="module")
 def cosign(tool: Callable[[str], Path]) -> Path:
     return tool("cosign")
@@ -43,19 +36,12 @@ def cosign(tool: Callable[[str], Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return _generate(cosign, tmp_path_factory.mktemp("keys"), "pw-" + secrets.token_hex(12))
+    return generate_keypair(cosign, tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")
 def other_keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return _generate(cosign, tmp_path_factory.mktemp("other-keys"), "other-" + secrets.token_hex(8))
-
-
-def _generate(cosign: Path, directory: Path, password: str) -> KeyPair:
-    env = {**base_env(), "COSIGN_PASSWORD": password}
-    subprocess.run([str(cosign), "generate-key-pair"], cwd=directory, env=env, check=True, capture_output=True,
-                   stdin=subprocess.DEVNULL, timeout=60)
-    return KeyPair(directory / "cosign.key", directory / "cosign.pub", password)
+    return generate_keypair(cosign, tmp_path_factory.mktemp("other-keys"))
 
 
 def sc_ci(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,13 +12,13 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sc_ci.demo.images import PushedImage, known_packages, push_image
+from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
 
@@ -31,13 +31,6 @@ TYPES = {
     "syft-json": ("https://syft.dev/bom", "https://syft.dev/bom", "syft.json"),
 }
 ALL_FORMATS = ("-f", "cyclonedx-json", "-f", "spdx-json", "-f", "syft-json")
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private: Path
-    public: Path
-    password: str
 
 
 def sc_ci(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,16 +52,9 @@ def syft(tool: Callable[[str], Path]) -> Path:
     return tool("syft")
 
 
-def _keys(cosign: Path, directory: Path, password: str) -> KeyPair:
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(cosign), "generate-key-pair"], cwd=directory, env={**base_env(), "COSIGN_PASSWORD": password},
-                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
-    return KeyPair(directory / "cosign.key", directory / "cosign.pub", password)
-
-
 @pytest.fixture(scope="module")
 def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return _keys(cosign, tmp_path_factory.mktemp("sbom-keys"), "pw-" + secrets.token_hex(8))
+    return generate_keypair(cosign, tmp_path_factory.mktemp("sbom-keys"))
 
 
 def verify_attestation(cosign: Path, image: str, cosign_type: str, public: Path,
@@ -234,7 +220,7 @@ def test_verify_prints_the_sbom_and_checks_a_local_copy(
 def test_wrong_key_fails_verification(attached: tuple[PushedImage, Path, subprocess.CompletedProcess[str]],
                                       cosign: Path, tmp_path: Path) -> None:
     image, _, _ = attached
-    other = _keys(cosign, tmp_path / "other", "other-pw")
+    other = generate_keypair(cosign, tmp_path / "other")
     done = sc_ci("sbom", "verify", "-i", image.ref, "--key", str(other.public), "--no-tlog")
     assert done.returncode == 1
     assert "FAIL sbom-verify" in done.stdout

@@ -7,35 +7,15 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from sc_ci.demo.images import PushedImage, push_image
+from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.demo.registry import LocalRegistry
-from sc_ci.runner import base_env
 
 FreshImage = Callable[..., PushedImage]
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private: Path
-    public: Path
-    password: str
-
-    @property
-    def pem(self) -> str:
-        return self.private.read_text()
-
-
-def _generate(cosign: Path, directory: Path, password: str) -> KeyPair:
-    directory.mkdir(parents=True, exist_ok=True)
-    env = {**base_env(), "COSIGN_PASSWORD": password}
-    subprocess.run([str(cosign), "generate-key-pair"], cwd=directory, env=env, check=True,
-                   capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
-    return KeyPair(directory / "cosign.key", directory / "cosign.pub", password)
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +25,12 @@ def cosign(tool: Callable[[str], Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return _generate(cosign, tmp_path_factory.mktemp("keys"), "pw-" + secrets.token_hex(12))
+    return generate_keypair(cosign, tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")
 def other_keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return _generate(cosign, tmp_path_factory.mktemp("other-keys"), "other-" + secrets.token_hex(8))
+    return generate_keypair(cosign, tmp_path_factory.mktemp("other-keys"))
 
 
 def sc_ci(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -185,7 +165,7 @@ def _recording_shim(directory: Path, log: Path, real: Path | None) -> Path:
 def test_secrets_never_leak(auth_registry: LocalRegistry, cosign: Path, tmp_path: Path) -> None:
     """Key PEM, key password and registry password: not in argv, output, logs, or files left behind."""
     password = "leakcheck-" + secrets.token_hex(10)
-    keypair = _generate(cosign, tmp_path / "k", password)
+    keypair = generate_keypair(cosign, tmp_path / "k", password)
     user, registry_password = auth_registry.auth or ("", "")
     image = push_image(auth_registry.host, "service-4", repository=f"private/app-{secrets.token_hex(4)}",
                        tag="1.0", auth=(user, registry_password))

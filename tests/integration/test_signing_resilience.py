@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,8 @@ from sc_ci import retry
 from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
 from sc_ci.demo.images import PushedImage, push_image
+from sc_ci.demo.keys import KeyPair as Keys
+from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.registry import LocalRegistry, free_port
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
@@ -33,19 +34,9 @@ from sc_ci.steps.interface import Outcome
 FreshImage = Callable[..., PushedImage]
 
 
-@dataclass(frozen=True)
-class Keys:
-    private: Path
-    public: Path
-    password: str
-
-
 @pytest.fixture(scope="module")
 def keys(cosign_v3: Path, tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    directory, password = tmp_path_factory.mktemp("resilience-keys"), "pw-" + secrets.token_hex(8)
-    subprocess.run([str(cosign_v3), "generate-key-pair"], cwd=directory, check=True, capture_output=True,
-                   env={**base_env(), "COSIGN_PASSWORD": password}, stdin=subprocess.DEVNULL, timeout=60)
-    return Keys(directory / "cosign.key", directory / "cosign.pub", password)
+    return generate_keypair(cosign_v3, tmp_path_factory.mktemp("resilience-keys"))
 
 
 def _env(cosign: Path, keys: Keys, **extra: str) -> dict[str, str]:

@@ -8,11 +8,9 @@ import argparse
 import functools
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,8 @@ import pytest
 from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
 from sc_ci.demo.images import PushedImage
+from sc_ci.demo.keys import KeyPair as Keys
+from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
@@ -31,19 +31,9 @@ BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 PREDICATE = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": []}
 
 
-@dataclass(frozen=True)
-class Keys:
-    private: Path
-    public: Path
-    password: str
-
-
 @pytest.fixture(scope="module")
 def keys(cosign_v3: Path, tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    directory, password = tmp_path_factory.mktemp("storage-keys"), "pw-" + secrets.token_hex(8)
-    subprocess.run([str(cosign_v3), "generate-key-pair"], cwd=directory, check=True, capture_output=True,
-                   env={**base_env(), "COSIGN_PASSWORD": password}, stdin=subprocess.DEVNULL, timeout=60)
-    return Keys(directory / "cosign.key", directory / "cosign.pub", password)
+    return generate_keypair(cosign_v3, tmp_path_factory.mktemp("storage-keys"))
 
 
 @pytest.fixture(scope="module", params=["v3", "v2"])

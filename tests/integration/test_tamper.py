@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sc_ci.demo.images import PushedImage, push_image
+from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.oci import Blob
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
@@ -18,11 +19,8 @@ from sc_ci.runner import base_env
 
 @pytest.fixture(scope="module")
 def keypair(tool: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    directory = tmp_path_factory.mktemp("tamper-keys")
-    password = secrets.token_hex(10)
-    subprocess.run([str(tool("cosign")), "generate-key-pair"], cwd=directory, check=True, capture_output=True,
-                   env={**base_env(), "COSIGN_PASSWORD": password}, stdin=subprocess.DEVNULL, timeout=60)
-    return directory / "cosign.key", directory / "cosign.pub", password
+    keys = generate_keypair(tool("cosign"), tmp_path_factory.mktemp("tamper-keys"))
+    return keys.private, keys.public, keys.password
 
 
 def sc_ci(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
