@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sc_ci import secrets
+from sc_ci import processes, secrets
 from sc_ci.errors import ToolError
 from sc_ci.log import get_logger
 
@@ -74,7 +72,7 @@ def run(
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except BaseException:
-            _kill(proc)
+            processes.stop_group(proc)
             raise
     except FileNotFoundError as exc:
         raise ToolError(f"{args[0]} not found", why=str(exc),
@@ -93,13 +91,3 @@ def run(
                         fix="See the tool output above; rerun with -v for the full log.")
     return result
 
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    """Stop a child and its process group (timeouts, Ctrl-C): nothing is left running."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()

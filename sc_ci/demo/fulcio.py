@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -21,14 +17,12 @@ from typing import Any, Literal
 
 import requests
 
-from sc_ci import runner
+from sc_ci import processes, runner
 from sc_ci.demo.registry import free_port
 from sc_ci.errors import ScError
 
 _DIR_PREFIX = "sc-ci-fulcio-"
-_LIVE: set[LocalFulcio] = set()
-_LIVE_LOCK = threading.Lock()
-_ATEXIT_REGISTERED = False
+_LIVE = processes.Tracker()
 IssuerType = Literal["email", "github-workflow", "gitlab-pipeline"]
 VALID_FROM = "2024-01-01T00:00:00Z"  # start-time of the Fulcio service in signing configs / trusted roots
 
@@ -161,8 +155,7 @@ class LocalFulcio:
 
     def stop(self) -> None:
         self._terminate()
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
+        _LIVE.discard(self)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -174,15 +167,13 @@ class LocalFulcio:
                 f"--config-path={self._tmp / 'config.json'}", "--host=127.0.0.1", f"--port={port}",
                 "--grpc-host=127.0.0.1", f"--grpc-port={free_port()}", f"--metrics-port={free_port()}",
                 f"--legacy-unix-domain-socket=@fulcio-{uuid.uuid4()}", "--log_type=prod"]
-        setpriv = shutil.which("setpriv")
-        if setpriv:
-            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+        argv = processes.die_with_parent(argv)
         env = runner.base_env()
         env["HOME"] = str(self._tmp)
         with open(self._tmp / "fulcio.log", "wb") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           env=env, cwd=self._tmp, start_new_session=True)
-        _track(self)
+        _LIVE.add(self)
 
     def _wait_ready(self, port: int) -> Literal["ready", "exited", "port-taken", "timeout"]:
         assert self._proc is not None
@@ -204,16 +195,8 @@ class LocalFulcio:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if proc is not None:
+            processes.stop_group(proc)
 
     @property
     def running(self) -> bool:
@@ -265,17 +248,3 @@ class LocalFulcio:
         return f"LocalFulcio({where}, issuers={[i.url for i in self.issuers]})"
 
 
-def _track(instance: LocalFulcio) -> None:
-    global _ATEXIT_REGISTERED
-    with _LIVE_LOCK:
-        _LIVE.add(instance)
-        if not _ATEXIT_REGISTERED:
-            atexit.register(_stop_all)
-            _ATEXIT_REGISTERED = True
-
-
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for instance in live:
-        instance.stop()

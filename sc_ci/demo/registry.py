@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
 import base64
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -21,16 +17,14 @@ from typing import Any, Literal
 
 import requests
 
-from sc_ci import runner
+from sc_ci import processes, runner
 from sc_ci.demo.oci import RegistryClient
 from sc_ci.errors import ScError
 
 DEFAULT_BINARY = "/usr/bin/docker-registry"
 _INSTALL_FIX = "apt-get install docker-registry (Debian's package of Docker distribution v2)"
 _DIR_PREFIX = "sc-ci-registry-"
-_LIVE: set[LocalRegistry] = set()
-_LIVE_LOCK = threading.Lock()
-_ATEXIT_REGISTERED = False
+_LIVE = processes.Tracker()
 
 
 class RegistryStartError(ScError):
@@ -135,8 +129,7 @@ class LocalRegistry:
     def stop(self) -> None:
         """Stop the process (TERM, then KILL) and remove the storage and config directory."""
         self._terminate()
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
+        _LIVE.discard(self)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -172,9 +165,8 @@ class LocalRegistry:
     def _launch(self, binary: Path) -> None:
         assert self._tmp is not None
         argv = [str(binary), "serve", str(self._tmp / "config.yml")]
-        setpriv = shutil.which("setpriv")
-        if self._die_with_parent and setpriv:
-            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+        if self._die_with_parent:
+            argv = processes.die_with_parent(argv)
         # Only PATH/HOME/locale/proxy basics: REGISTRY_* variables of the caller would override the config.
         env = runner.base_env()
         env["HOME"] = str(self._tmp)
@@ -183,7 +175,7 @@ class LocalRegistry:
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=env, cwd=self._tmp, start_new_session=True,
             )
-        _track(self)
+        _LIVE.add(self)
 
     def _wait_ready(self, port: int) -> Literal["ready", "exited", "port-taken", "timeout"]:
         assert self._proc is not None
@@ -206,17 +198,8 @@ class LocalRegistry:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        if proc is not None:
+            processes.stop_group(proc)
 
     # -- what callers use ---------------------------------------------------------------------
 
@@ -286,22 +269,6 @@ class LocalRegistry:
     def __repr__(self) -> str:
         where = self.host if self._port else "stopped"
         return f"LocalRegistry({where}, auth={'yes' if self.auth else 'no'}, tls={self.tls})"
-
-
-def _track(reg: LocalRegistry) -> None:
-    global _ATEXIT_REGISTERED
-    with _LIVE_LOCK:
-        _LIVE.add(reg)
-        if not _ATEXIT_REGISTERED:
-            atexit.register(_stop_all)
-            _ATEXIT_REGISTERED = True
-
-
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for reg in live:
-        reg.stop()
 
 
 def _remove_stale_dirs() -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sc_ci import runner
+from sc_ci import processes, runner
 from sc_ci.errors import ToolError
 from sc_ci.log import get_logger
 from sc_ci.tools import locate
@@ -393,25 +393,11 @@ def _stream(argv: Sequence[str], env: Mapping[str, str], log_path: Path, timeout
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             out.write(f"\n(timed out after {timeout:g}s)\n")
-            _killpg(proc)
+            processes.stop_group(proc, grace=10)
             return -1
         except BaseException:
-            _killpg(proc)
+            processes.stop_group(proc, grace=10)
             raise
-
-
-def _killpg(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-# --- wheel tools (trivy) ------------------------------------------------------------------------------
 
 
 def pip_env(source: Mapping[str, str] | None = None) -> dict[str, str]:
