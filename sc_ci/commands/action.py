@@ -68,6 +68,21 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return outcome.exit_code
 
 
+DOTENV_LIMIT = 5 * 1024  # GitLab drops artifacts:reports:dotenv files over 5 KB
+
+
 def _gitlab_dotenv(workspace: str, values: Mapping[str, str]) -> None:
-    lines = [f"SC_CI_{k.upper().replace('-', '_')}={v.replace(chr(10), ',')}" for k, v in values.items()]
-    Path(workspace, "sc-ci.env").write_text("\n".join(lines) + "\n")
+    """KEY=VALUE lines for artifacts:reports:dotenv (no multi-line values; lists become commas)."""
+    Path(workspace, "sc-ci.env").write_text(dotenv_text(values))
+
+
+def dotenv_text(values: Mapping[str, str]) -> str:
+    lines: list[str] = []
+    size = 0
+    for key, value in values.items():
+        line = f"SC_CI_{key.upper().replace('-', '_')}={','.join(value.splitlines())}\n"
+        if size + len(line.encode()) > DOTENV_LIMIT:
+            continue  # the whole list stays in the job log and summary
+        lines.append(line)
+        size += len(line.encode())
+    return "".join(lines)
