@@ -22,7 +22,8 @@ from sc_ci.provenance.interface import COSIGN_TYPE, Json
 from sc_ci.steps import provenance as step
 from sc_ci.steps.interface import StepResult, skipped
 from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import Cosign, Keyless
+from sc_ci.tools.cosign import Cosign
+from sc_ci.tools.cosign_keys import Keyless
 
 log = get_logger("provenance")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")

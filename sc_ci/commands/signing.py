@@ -17,7 +17,8 @@ from sc_ci.report import github
 from sc_ci.secrets import Secret
 from sc_ci.services import oidc
 from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import CertificateIdentity, Cosign, Key, Keyless, SignOptions, key_from_secret
+from sc_ci.tools.cosign import Cosign, SignOptions
+from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, key_from_secret
 from sc_ci.tools.sigstore_files import signing_config_has_tlog, signing_config_services
 
 SIGSTORE = "security.signing.sigstore"

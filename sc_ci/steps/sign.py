@@ -12,7 +12,8 @@ from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.steps.interface import Outcome, StepResult, timed
 from sc_ci.tools import cosign as cosign_tool
-from sc_ci.tools.cosign import CertificateIdentity, Cosign, Format, Key, Keyless, Signer, SignOptions, Verifier
+from sc_ci.tools.cosign import Cosign, Format, SignOptions
+from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, Signer, Verifier
 
 
 @dataclass(frozen=True)

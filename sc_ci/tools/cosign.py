@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import json
@@ -11,23 +10,26 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote
 
-from sc_ci import retry, runner, secrets
+from sc_ci import retry, runner
 from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
 from sc_ci.tools.cosign_failures import TROUBLESHOOTING, classify
+from sc_ci.tools.cosign_keys import (
+    KMS_ENV_PREFIXES,
+    CertificateIdentity,
+    Key,
+    Keyless,
+    Signer,
+    Verifier,
+)
+from sc_ci.tools.cosign_output import decode_statements, parse_payloads, payload_digest, payload_type
 from sc_ci.tools.sigstore_files import LegacyTrust, legacy_trust
 
-KEY_ENV = "SC_CI_COSIGN_KEY"  # inline key material is handed to cosign as env://SC_CI_COSIGN_KEY
-PUB_ENV = "SC_CI_COSIGN_PUB"
-KMS_PREFIXES = ("awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:")
-# Ambient credentials KMS providers read (passed through unchanged when a KMS key is used).
-KMS_ENV_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "AZURE_", "VAULT_", "KUBECONFIG")
 # Sigstore trust settings cosign reads from the environment (paths and URLs, never credentials): passed
 # through from the caller; the config's tufMirror / tufRoot override the TUF ones.
 SIGSTORE_ENV = ("TUF_ROOT", "TUF_MIRROR", "TUF_ROOT_JSON", "SIGSTORE_ROOT_FILE", "SIGSTORE_CT_LOG_PUBLIC_KEY_FILE",
@@ -49,121 +51,6 @@ BUNDLE_SIGNATURE_TYPE = "https://sigstore.dev/cosign/sign/v1"
 LEGACY_SIGNATURE_TYPES = frozenset({"cosign container image signature", "atomic container signature"})
 
 
-@dataclass(frozen=True)
-class Key:
-    """How cosign finds a key: `ref` goes in argv (a path, env://VAR or KMS URI, never key bytes);
-    `env` holds the secret values cosign reads through env://."""
-
-    ref: str
-    env: Mapping[str, Secret] = field(default_factory=dict)
-    label: str = ""  # what the summary shows (path, URI, or "inline secret NAME")
-
-    @property
-    def is_kms(self) -> bool:
-        return self.ref.startswith(KMS_PREFIXES)
-
-
-def masked_key_uri(uri: str) -> str:
-    """A key URI as the summary may show it: credentials in it (`user:password@`, query values such as a
-    Vault token or a PKCS#11 `pin-value`, a fragment) replaced by ***, and registered as secrets so no log
-    line shows them either. The URI itself goes to cosign unchanged."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        scheme, sep, rest = uri.partition(":")
-        if scheme != "pkcs11":
-            return uri
-    rest, hash_sep, fragment = rest.partition("#")
-    rest, query_sep, query = rest.partition("?")
-    authority, slash, path = rest.partition("/") if sep == "://" else ("", "", rest)
-    if "@" in authority:
-        userinfo, _, host = authority.rpartition("@")
-        _register_secret(userinfo, *userinfo.split(":", 1)[1:])
-        authority = f"{secrets.MASK}@{host}"
-    shown = f"{scheme}{sep}{authority}{slash}{path}"
-    if query_sep:
-        items = []
-        for item in query.split("&"):
-            name, eq, value = item.partition("=")
-            _register_secret(value, unquote(value))
-            items.append(f"{name}={secrets.MASK}" if eq else name)
-        shown += "?" + "&".join(items)
-    if hash_sep:
-        _register_secret(fragment)
-        shown += "#" + secrets.MASK
-    return shown
-
-
-def _register_secret(*values: str) -> None:
-    for value in values:
-        if value:
-            secrets.register(value)
-
-
-def key_from_reference(ref: str, env: Mapping[str, str], *, public: bool) -> Key:
-    """A key given as a file path, env://VAR or KMS URI. File keys must exist and be readable."""
-    if ref.startswith("env://"):
-        var = ref.removeprefix("env://")
-        if not env.get(var):
-            raise ConfigError(f"key {ref} names environment variable {var}, which is not set",
-                              fix=f"Export {var} with the PEM-encoded key, or pass a key file path.")
-        return Key(ref, {var: Secret(env[var], var)}, ref)
-    if ref.startswith(KMS_PREFIXES):
-        return Key(ref, {}, masked_key_uri(ref))  # passed to cosign unchanged; shown without credentials
-    path = Path(ref).expanduser()
-    if not path.is_file():
-        kind = "public key" if public else "private key"
-        raise ConfigError(f"{kind} file {ref} does not exist",
-                          fix="Give the path to the cosign key file (cosign generate-key-pair writes "
-                              "cosign.key / cosign.pub), env://VAR, or a KMS URI.")
-    return Key(str(path), {}, str(path))
-
-
-def key_from_secret(secret: Secret, *, public: bool) -> Key:
-    """Inline key material (from ${secret:…}): handed over as env://, so no key file is ever written."""
-    var = PUB_ENV if public else KEY_ENV
-    return Key(f"env://{var}", {var: secret}, f"inline secret ({secret.name})")
-
-
-@dataclass(frozen=True)
-class Keyless:
-    """Sign with a short-lived Fulcio certificate for an OIDC identity token (audience `sigstore`).
-
-    The token is a Secret; cosign reads it from a 0600 file that exists only while cosign runs
-    (`--identity-token FILE`): never argv, never the environment. `token` is None only in dry runs.
-    """
-
-    token: Secret | None
-    source: str  # where the token came from, e.g. "GitHub Actions OIDC token exchange" (no secret)
-
-    @property
-    def label(self) -> str:
-        return f"keyless ({self.source})"
-
-
-@dataclass(frozen=True)
-class CertificateIdentity:
-    """What a keyless signature's certificate must name: identity (SAN) and OIDC issuer, exact or regexp."""
-
-    identity: str | None = None
-    identity_regexp: str | None = None
-    issuer: str | None = None
-    issuer_regexp: str | None = None
-
-    @property
-    def label(self) -> str:
-        who = self.identity if self.identity is not None else f"matching {self.identity_regexp}"
-        by = self.issuer if self.issuer is not None else f"matching {self.issuer_regexp}"
-        return f"identity {who}, issuer {by}"
-
-    def flags(self) -> list[str]:
-        pairs = (("--certificate-identity", self.identity), ("--certificate-identity-regexp", self.identity_regexp),
-                 ("--certificate-oidc-issuer", self.issuer),
-                 ("--certificate-oidc-issuer-regexp", self.issuer_regexp))
-        return [arg for flag, value in pairs if value is not None for arg in (flag, value)]
-
-
-Signer = Key | Keyless
-Verifier = Key | CertificateIdentity
 
 
 @dataclass(frozen=True)
@@ -441,19 +328,19 @@ class Cosign:
         if not result.ok:
             raise _failure(result, image, "verification", key, opts)
         digest = image.rpartition("@")[2]
-        matching = [p for p in _parse_payloads(result.stdout) if _payload_digest(p) == digest]
+        matching = [p for p in parse_payloads(result.stdout) if payload_digest(p) == digest]
         if not matching:
             raise VerificationFailed(f"{image}: cosign verified signatures, but none covers this digest",
                                      why="the signed payloads name other digests",
                                      fix="Sign the image by digest with `sc-ci image sign`.")
-        signatures = [p for p in matching if _payload_format(p) is not None]
+        signatures = [p for p in matching if payload_format(p) is not None]
         if not signatures and self.major >= 3:  # bundles hold only attestations: is there a .sig behind them?
             legacy = self._verify_run(image, key, opts, docker_config, legacy_only=True)
             if legacy.ok:
-                signatures = [p for p in _parse_payloads(legacy.stdout)
-                              if _payload_digest(p) == digest and _payload_format(p) is not None]
+                signatures = [p for p in parse_payloads(legacy.stdout)
+                              if payload_digest(p) == digest and payload_format(p) is not None]
         if not signatures:
-            kinds = ", ".join(sorted({str(_payload_type(p)) for p in matching}))
+            kinds = ", ".join(sorted({str(payload_type(p)) for p in matching}))
             raise VerificationFailed(
                 f"{image}: cosign found attestations ({kinds}) but no image signature",
                 why=f"cosign {self.version} reads Sigstore bundles in preference to the .sig tag, and the bundles "
@@ -463,7 +350,7 @@ class Cosign:
                     f"with signing.storage: both so every verifier finds one. See {TROUBLESHOOTING}#attestations-"
                     "but-no-image-signature")
         return Verified(image, len(signatures), tuple(signatures),
-                        frozenset(f for p in signatures if (f := _payload_format(p)) is not None))
+                        frozenset(f for p in signatures if (f := payload_format(p)) is not None))
 
     def signed_formats(self, image: str, key: Verifier, opts: SignOptions,
                        docker_config: str | None = None) -> Verified:
@@ -483,14 +370,14 @@ class Cosign:
             except ScError:
                 return
             if result.ok:
-                found.extend(p for p in _parse_payloads(result.stdout)
-                             if _payload_digest(p) == digest and _payload_format(p) is not None)
+                found.extend(p for p in parse_payloads(result.stdout)
+                             if payload_digest(p) == digest and payload_format(p) is not None)
 
         if self.major < 3 or "bundle" in wanted:
             attempt(False)
-        if self.major >= 3 and "legacy" in wanted and "legacy" not in {_payload_format(p) for p in found}:
+        if self.major >= 3 and "legacy" in wanted and "legacy" not in {payload_format(p) for p in found}:
             attempt(True)
-        formats = frozenset(f for p in found if (f := _payload_format(p)) is not None and f in wanted)
+        formats = frozenset(f for p in found if (f := payload_format(p)) is not None and f in wanted)
         return Verified(image, len(found), tuple(found), formats)
 
     def attest(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
@@ -613,52 +500,12 @@ def _is_verification(result: Completed) -> bool:
     return result.returncode in (10, 11, 12) or "no matching" in result.stderr or "threshold" in result.stderr
 
 
-def _parse_payloads(stdout: str) -> list[Mapping[str, object]]:
-    text = stdout.strip()
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except ValueError:
-        # Older cosign prints one JSON document per line.
-        data = [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
-    return [d for d in (data if isinstance(data, list) else [data]) if isinstance(d, dict)]
-
-
-def decode_statements(stdout: str) -> list[dict[str, object]]:
-    """cosign verify-attestation prints one DSSE envelope per line; return their in-toto statements."""
-    statements: list[dict[str, object]] = []
-    for envelope in _parse_payloads(stdout):
-        payload = envelope.get("payload")
-        if isinstance(payload, str):
-            decoded = json.loads(base64.b64decode(payload))
-            if isinstance(decoded, dict):
-                statements.append(decoded)
-    return statements
-
-
-def _payload_type(payload: Mapping[str, object]) -> str | None:
-    critical = payload.get("critical")
-    kind = critical.get("type") if isinstance(critical, dict) else None
-    return kind if isinstance(kind, str) else None
-
-
-def _payload_format(payload: Mapping[str, object]) -> Format | None:
+def payload_format(payload: Mapping[str, object]) -> Format | None:
     """Which format a verified image-signature payload came from; None: not an image signature (an
     attestation bundle, which cosign verify counts as a signature)."""
-    kind = _payload_type(payload)
+    kind = payload_type(payload)
     if kind == BUNDLE_SIGNATURE_TYPE:
         return "bundle"
     if kind is None or kind in LEGACY_SIGNATURE_TYPES:
         return "legacy"
-    return None
-
-
-def _payload_digest(payload: Mapping[str, object]) -> str | None:
-    critical = payload.get("critical")
-    if isinstance(critical, dict):
-        image = critical.get("image")
-        if isinstance(image, dict):
-            digest = image.get("docker-manifest-digest")
-            return digest if isinstance(digest, str) else None
     return None

@@ -29,7 +29,8 @@ from sc_ci.errors import StepFailed, VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.secrets import Secret
 from sc_ci.tools import versions
-from sc_ci.tools.cosign import CertificateIdentity, Cosign, Keyless, SignOptions
+from sc_ci.tools.cosign import Cosign, SignOptions
+from sc_ci.tools.cosign_keys import CertificateIdentity, Keyless
 
 FreshImage = Callable[..., PushedImage]
 RunScCi = Callable[..., subprocess.CompletedProcess[str]]

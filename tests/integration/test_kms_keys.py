@@ -24,7 +24,8 @@ from sc_ci.demo.images import PushedImage
 from sc_ci.demo.registry import free_port
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
-from sc_ci.tools.cosign import SignOptions, key_from_reference
+from sc_ci.tools.cosign import SignOptions
+from sc_ci.tools.cosign_keys import key_from_reference
 
 FreshImage = Callable[..., PushedImage]
 

@@ -24,7 +24,8 @@ from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.tools import versions
-from sc_ci.tools.cosign import Cosign, Key, SignOptions
+from sc_ci.tools.cosign import Cosign, SignOptions
+from sc_ci.tools.cosign_keys import Key
 
 FreshImage = Callable[..., PushedImage]
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"

@@ -22,21 +22,16 @@ from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import (
     EMPTY_ROOT_PLACEHOLDER,
     FORMATS,
-    CertificateIdentity,
     Cosign,
     Format,
-    Key,
-    Keyless,
     SignOptions,
     Storage,
     Verified,
-    Verifier,
-    _payload_format,
     consumer_command,
-    key_from_reference,
-    masked_key_uri,
+    payload_format,
 )
 from sc_ci.tools.cosign_failures import classify
+from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, Verifier, key_from_reference, masked_key_uri
 
 IMG = "registry.example.com/app@sha256:" + "b" * 64
 V3, V2 = Cosign(Path("/bin/cosign"), "v3.1.2", {}), Cosign(Path("/bin/cosign"), "v2.6.4", {})
@@ -158,10 +153,10 @@ def test_payload_formats() -> None:
     def payload(kind: str | None) -> dict[str, object]:
         return {"critical": {"image": {"docker-manifest-digest": "sha256:x"}, **({"type": kind} if kind else {})}}
 
-    assert _payload_format(payload("cosign container image signature")) == "legacy"
-    assert _payload_format(payload("https://sigstore.dev/cosign/sign/v1")) == "bundle"
-    assert _payload_format(payload("https://cyclonedx.org/bom")) is None  # an attestation, not a signature
-    assert _payload_format(payload(None)) == "legacy"
+    assert payload_format(payload("cosign container image signature")) == "legacy"
+    assert payload_format(payload("https://sigstore.dev/cosign/sign/v1")) == "bundle"
+    assert payload_format(payload("https://cyclonedx.org/bom")) is None  # an attestation, not a signature
+    assert payload_format(payload(None)) == "legacy"
 
 
 # ---- KMS and other key URIs -------------------------------------------------------------------------------------

@@ -25,17 +25,9 @@ from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
 from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import (
-    TOKEN_PLACEHOLDER,
-    CertificateIdentity,
-    Cosign,
-    Key,
-    Keyless,
-    SignOptions,
-    consumer_command,
-    token_file,
-)
+from sc_ci.tools.cosign import TOKEN_PLACEHOLDER, Cosign, SignOptions, consumer_command, token_file
 from sc_ci.tools.cosign_failures import classify
+from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless
 from sc_ci.tools.sigstore_files import legacy_trust, signing_config_services
 
 IMG = "registry.example.com/app@sha256:" + "a" * 64
