@@ -9,8 +9,11 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Sequence
-from typing import Any, Protocol
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
+
+Readiness = Literal["ready", "exited", "port-taken", "timeout"]
 
 
 def stop_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
@@ -62,3 +65,16 @@ class Tracker:
             live = list(self._live)
         for item in live:
             item.stop()
+
+
+def wait_ready(proc: subprocess.Popen[Any], ready: Callable[[], bool], timeout: float,
+               log_tail: Callable[[], str], interval: float = 0.05) -> Readiness:
+    """Poll `ready()` until it answers True, the server exits (port taken, or another reason) or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return "port-taken" if "address already in use" in log_tail() else "exited"
+        if ready():
+            return "ready"
+        time.sleep(interval)
+    return "timeout"

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -175,23 +174,22 @@ class LocalFulcio:
                                           env=env, cwd=self._tmp, start_new_session=True)
         _LIVE.add(self)
 
-    def _wait_ready(self, port: int) -> Literal["ready", "exited", "port-taken", "timeout"]:
+    def _wait_ready(self, port: int) -> processes.Readiness:
         assert self._proc is not None
-        deadline = time.monotonic() + self._startup_timeout
         with requests.Session() as probe:
             probe.trust_env = False
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    return "port-taken" if "address already in use" in self.log_tail() else "exited"
+
+            def ready() -> bool:
                 try:
                     resp = probe.get(f"http://127.0.0.1:{port}/api/v1/rootCert", timeout=1.0)
-                    if resp.status_code == 200 and "BEGIN CERTIFICATE" in resp.text:
-                        self.root_pem = resp.text
-                        return "ready"
                 except requests.RequestException:
-                    pass
-                time.sleep(0.1)
-        return "timeout"
+                    return False
+                if resp.status_code == 200 and "BEGIN CERTIFICATE" in resp.text:
+                    self.root_pem = resp.text
+                    return True
+                return False
+
+            return processes.wait_ready(self._proc, ready, self._startup_timeout, self.log_tail, interval=0.1)
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None

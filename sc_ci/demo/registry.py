@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -177,24 +176,20 @@ class LocalRegistry:
             )
         _LIVE.add(self)
 
-    def _wait_ready(self, port: int) -> Literal["ready", "exited", "port-taken", "timeout"]:
+    def _wait_ready(self, port: int) -> processes.Readiness:
         assert self._proc is not None
         url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}/v2/"
         verify: bool | str = str(self.ca_file) if self.ca_file else True
-        deadline = time.monotonic() + self._startup_timeout
         with requests.Session() as probe:
             probe.trust_env = False
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    return "port-taken" if "address already in use" in self.stderr_tail() else "exited"
+
+            def ready() -> bool:
                 try:
-                    resp = probe.get(url, timeout=1.0, verify=verify)
-                    if resp.status_code in (200, 401):
-                        return "ready"
+                    return probe.get(url, timeout=1.0, verify=verify).status_code in (200, 401)
                 except requests.RequestException:
-                    pass
-                time.sleep(0.05)
-        return "timeout"
+                    return False
+
+            return processes.wait_ready(self._proc, ready, self._startup_timeout, self.stderr_tail)
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
