@@ -15,6 +15,7 @@ import pytest
 
 from sc_ci.demo.keyless import KeylessBed
 from sc_ci.demo.keyless import keyless_bed as start_keyless_bed
+from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.tools.locate import find_version
 
 RunScCi = Callable[..., subprocess.CompletedProcess[str]]
@@ -26,6 +27,24 @@ def missing(message: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: missing prerequisites fail, they never skip)", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def cosign(tool: Callable[[str], Path]) -> Path:
+    """The pinned cosign (v3)."""
+    return tool("cosign")
+
+
+@pytest.fixture(scope="session")
+def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A throwaway cosign key pair shared by the integration tests (images are fresh per test)."""
+    return generate_keypair(cosign, tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def other_keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A second, unrelated key pair: what a wrong-key verification uses."""
+    return generate_keypair(cosign, tmp_path_factory.mktemp("other-keys"))
 
 
 @pytest.fixture(scope="session")

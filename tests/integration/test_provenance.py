@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sc_ci.demo.images import PushedImage
-from sc_ci.demo.keys import KeyPair, generate_keypair
+from sc_ci.demo.keys import KeyPair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
 
@@ -27,21 +27,6 @@ DOCS = "https://github.com/simple-container-com/sc-security-action/blob/main/doc
 # Variables that would make the child believe it runs in some CI (the suite itself may run in one).
 _CI_MARKERS = ("GITHUB_", "RUNNER_", "ACTIONS_", "GITLAB_", "CI_", "BUILDKITE", "CIRCLE", "JENKINS_", "BUILD_",
                "JOB_", "GIT_", "SC_CI_", "INPUT_", "SIGSTORE_")
-
-
-@pytest.fixture(scope="module")
-def cosign(tool: Callable[[str], Path]) -> Path:
-    return tool("cosign")
-
-
-@pytest.fixture(scope="module")
-def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return generate_keypair(cosign, tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def other_keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return generate_keypair(cosign, tmp_path_factory.mktemp("other-keys"))
 
 
 def sc_ci(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -43,18 +43,8 @@ def sc_ci(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 
 
 @pytest.fixture(scope="module")
-def cosign(tool: Callable[[str], Path]) -> Path:
-    return tool("cosign")
-
-
-@pytest.fixture(scope="module")
 def syft(tool: Callable[[str], Path]) -> Path:
     return tool("syft")
-
-
-@pytest.fixture(scope="module")
-def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return generate_keypair(cosign, tmp_path_factory.mktemp("sbom-keys"))
 
 
 def verify_attestation(cosign: Path, image: str, cosign_type: str, public: Path,

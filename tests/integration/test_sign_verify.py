@@ -9,28 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from sc_ci.demo.images import PushedImage, push_image
 from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 
 FreshImage = Callable[..., PushedImage]
-
-
-@pytest.fixture(scope="module")
-def cosign(tool: Callable[[str], Path]) -> Path:
-    return tool("cosign")
-
-
-@pytest.fixture(scope="module")
-def keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return generate_keypair(cosign, tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def other_keys(cosign: Path, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return generate_keypair(cosign, tmp_path_factory.mktemp("other-keys"))
 
 
 def sc_ci(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -24,7 +24,6 @@ from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
 from sc_ci.demo.images import PushedImage, push_image
 from sc_ci.demo.keys import KeyPair as Keys
-from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.registry import LocalRegistry, free_port
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
@@ -32,11 +31,6 @@ from sc_ci.steps import sign as sign_step
 from sc_ci.steps.interface import Outcome
 
 FreshImage = Callable[..., PushedImage]
-
-
-@pytest.fixture(scope="module")
-def keys(cosign_v3: Path, tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    return generate_keypair(cosign_v3, tmp_path_factory.mktemp("resilience-keys"))
 
 
 def _env(cosign: Path, keys: Keys, **extra: str) -> dict[str, str]:

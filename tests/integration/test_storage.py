@@ -19,7 +19,6 @@ from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
 from sc_ci.demo.images import PushedImage
 from sc_ci.demo.keys import KeyPair as Keys
-from sc_ci.demo.keys import generate_keypair
 from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
@@ -30,11 +29,6 @@ from sc_ci.tools.cosign_keys import Key
 FreshImage = Callable[..., PushedImage]
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 PREDICATE = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": []}
-
-
-@pytest.fixture(scope="module")
-def keys(cosign_v3: Path, tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    return generate_keypair(cosign_v3, tmp_path_factory.mktemp("storage-keys"))
 
 
 @pytest.fixture(scope="module", params=["v3", "v2"])
