@@ -45,14 +45,14 @@ test-integration: deps
 	$(PYTHON) -m pytest -q -m integration $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check sc_ci tests $(wildcard benchmarks)
+	$(PYTHON) -m ruff check sc_ci testbed tests $(wildcard benchmarks)
 	$(PYTHON) -m mypy
 
 fmt:
 	$(PYTHON) -m ruff check --fix sc_ci tests $(wildcard benchmarks)
 
 bench:
-	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
+	for b in benchmarks/*.py; do PYTHONPATH=. $(PYTHON) $$b || exit 1; done
 
 doctor:
 	$(PYTHON) -m sc_ci doctor

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sc_ci.demo.images import push_image
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
 from sc_ci.tools import locate
+from testbed.images import push_image
+from testbed.registry import LocalRegistry
 
 SERVICES = [f"service-{i}" for i in range(1, 10)]
 

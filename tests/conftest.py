@@ -15,9 +15,9 @@ from typing import Any, ClassVar, NoReturn
 
 import pytest
 
-from sc_ci.demo.images import PushedImage, push_demo_images, push_image
-from sc_ci.demo.oci import FileMap
-from sc_ci.demo.registry import LocalRegistry, find_binary
+from testbed.images import PushedImage, push_demo_images, push_image
+from testbed.oci import FileMap
+from testbed.registry import LocalRegistry, find_binary
 
 AUTH_USER = "sc-ci-test"
 INTEGRATION_DIR = Path(__file__).parent / "integration"

@@ -1,24 +1,18 @@
-"""`sc-ci demo`: a local registry, demo images, and the release on them — everything printed."""
+"""`sc-ci demo`: the built-in demo (a local registry, demo images, the full release, the summary).
+
+The test bed it runs on (registry, image builder, keys) is not part of the product: it lives in the
+source checkout's `testbed` package and is imported only when the demo runs."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import tempfile
-import time
+import importlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci import cli
 from sc_ci.commands import common
-from sc_ci.demo.images import push_demo_images
-from sc_ci.demo.keys import generate_keypair
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import ToolError
-from sc_ci.tools import locate
-
-DEMO_IMAGES = ("alpine-app", "debian-app", "multiarch", "service-1", "service-2", "service-3")
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
@@ -28,80 +22,20 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     p.set_defaults(run=run)
 
 
-DEMO_BUILDER = "https://github.com/simple-container-com/sc-security-action/demo"
-DEMO_REPO = "https://github.com/simple-container-com/sc-security-action"
-
-
-def demo_config(key: Path, sbom_dir: Path) -> str:
-    """The release the demo runs: every feature this version has, offline (no transparency log)."""
-    return (
-        "security:\n"
-        "  signing:\n"
-        "    enabled: true\n"
-        f"    privateKey: {key}\n"
-        "    verify:\n"
-        "      enabled: true\n"
-        "    sigstore:\n"
-        "      transparencyLog: false   # offline demo: no Rekor\n"
-        "  sbom:\n"
-        "    enabled: true\n"
-        "    format: cyclonedx-json\n"
-        "    extraFormats: [spdx-json]\n"
-        "    output:\n"
-        f"      local: {sbom_dir}/\n"
-        "  provenance:\n"
-        "    enabled: true\n"
-        "    builder:\n"
-        f"      id: {DEMO_BUILDER}\n"
-        "  policy:\n"
-        "    failOpen: false\n"
-    )
-
-
-def source_commit() -> str:
-    """The commit the demo attests as its source: this checkout's HEAD, or a fixed marker outside git."""
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parent)
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and len(sha) == 40 else "0" * 40
+def _testbed_demo() -> object:
+    """`testbed.demo` from the source checkout (the wheel and the action image do not ship it)."""
+    try:
+        return importlib.import_module("testbed.demo")
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[2]
+        if not (checkout / "testbed" / "demo.py").is_file():
+            raise ToolError("the demo needs the source checkout of sc-security-action",
+                            why="its test bed (local registry, demo images) is not part of the installed package",
+                            fix="git clone the repository and run `make demo` in it") from None
+        sys.path.insert(0, str(checkout))
+        return importlib.import_module("testbed.demo")
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    cosign = locate.find("cosign", env=env)
-    if cosign is None:
-        raise ToolError("the demo needs the pinned tools", fix="make tools   (or: sc-ci tools install)")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sc-ci-demo-") as tmp, LocalRegistry() as registry:
-        work = Path(tmp)
-        os.chmod(work, 0o700)
-        print(f"1. registry       docker-registry on {registry.host} (temporary storage)")
-        pushed = push_demo_images(registry.host, names=DEMO_IMAGES)
-        print(f"2. images         pushed {len(pushed)} demo images:")
-        for image in pushed.values():
-            kind = f" (index: {', '.join(image.platforms)})" if len(image.platforms) > 1 else ""
-            print(f"                    {image.ref}{kind}")
-        keys = generate_keypair(cosign, work)
-        password = keys.password
-        print(f"3. keys           throwaway cosign key pair in {work} (password in COSIGN_PASSWORD only)")
-        config = work / "security.yaml"
-        config.write_text(demo_config(work / "cosign.key", work / "sbom"))
-        sha = source_commit()
-        print(f"4. release        sc-ci action --config {config.name}: by digest, sign → SBOM → provenance, "
-              "each verified")
-        print(f"                  provenance source: {DEMO_REPO}@{sha[:12]} (outside CI the facts are given "
-              "explicitly)\n")
-        demo_env = {k: v for k, v in env.items()
-                    if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_", "JENKINS", "BUILDKITE",
-                                         "CIRCLE"))}
-        demo_env.pop("CI", None)
-        demo_env.update({"COSIGN_PASSWORD": password,
-                         "SC_CI_IMAGES": "\n".join(i.ref for i in pushed.values()),
-                         "SC_CI_SOURCE_REPO": DEMO_REPO, "SC_CI_GIT_SHA": sha,
-                         "SC_CI_WORKFLOW_NAME": "sc-ci demo"})
-        argv = ["action", "--config", str(config)] + ["-v"] * args.verbose
-        code = cli.main(argv, demo_env)
-        sboms = sorted(p.name for p in (work / "sbom").glob("*.json"))
-        print(f"\nSBOM files written ({len(sboms)}): " + ", ".join(sboms[:4]) + (" …" if len(sboms) > 4 else ""))
-        print(f"demo finished in {time.monotonic() - started:.1f}s with exit code {code}; "
-              "the registry, keys and SBOM files are removed now.")
+    code: int = _testbed_demo().run(env, args.verbose)  # type: ignore[attr-defined]
     return code

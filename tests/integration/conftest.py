@@ -13,10 +13,10 @@ from typing import NoReturn
 
 import pytest
 
-from sc_ci.demo.keyless import KeylessBed
-from sc_ci.demo.keyless import keyless_bed as start_keyless_bed
-from sc_ci.demo.keys import KeyPair, generate_keypair
 from sc_ci.tools.locate import find_version
+from testbed.keyless import KeylessBed
+from testbed.keyless import keyless_bed as start_keyless_bed
+from testbed.keys import KeyPair, generate_keypair
 
 RunScCi = Callable[..., subprocess.CompletedProcess[str]]
 Shim = Callable[[Path], tuple[Path, Path]]

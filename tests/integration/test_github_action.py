@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sc_ci.demo.images import PushedImage
-from sc_ci.demo.keys import generate_keypair
 from sc_ci.runner import base_env
+from testbed.images import PushedImage
+from testbed.keys import generate_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 FreshImage = Callable[..., PushedImage]

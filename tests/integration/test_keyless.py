@@ -22,15 +22,15 @@ import pytest
 from sc_ci import secrets
 from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
-from sc_ci.demo.images import PushedImage
-from sc_ci.demo.keyless import KeylessBed
-from sc_ci.demo.registry import free_port
 from sc_ci.errors import StepFailed, VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.secrets import Secret
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
 from sc_ci.tools.cosign_keys import CertificateIdentity, Keyless
+from testbed.images import PushedImage
+from testbed.keyless import KeylessBed
+from testbed.registry import free_port
 
 FreshImage = Callable[..., PushedImage]
 RunScCi = Callable[..., subprocess.CompletedProcess[str]]

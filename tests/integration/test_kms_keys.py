@@ -20,12 +20,12 @@ import pytest
 
 from sc_ci import retry
 from sc_ci.commands.session import open_session
-from sc_ci.demo.images import PushedImage
-from sc_ci.demo.registry import free_port
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
 from sc_ci.tools.cosign import SignOptions
 from sc_ci.tools.cosign_keys import key_from_reference
+from testbed.images import PushedImage
+from testbed.registry import free_port
 
 FreshImage = Callable[..., PushedImage]
 

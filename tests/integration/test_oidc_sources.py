@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from sc_ci import ci, secrets
-from sc_ci.demo.oidc_issuer import OIDCIssuer
 from sc_ci.errors import ScError
 from sc_ci.services import oidc
+from testbed.oidc_issuer import OIDCIssuer
 
 RunScCi = Callable[..., subprocess.CompletedProcess[str]]
 CLAIMS = {"job_workflow_ref": "acme/app/.github/workflows/release.yml@refs/heads/main", "repository": "acme/app"}

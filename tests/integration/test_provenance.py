@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from sc_ci.demo.images import PushedImage
-from sc_ci.demo.keys import KeyPair
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
+from testbed.images import PushedImage
+from testbed.keys import KeyPair
+from testbed.registry import LocalRegistry
 
 FreshImage = Callable[..., PushedImage]
 SHA = "9f2c4a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
@@ -51,7 +51,7 @@ def plain_cosign_statements(cosign: Path, image: str, public: Path) -> list[dict
 
 @pytest.fixture(scope="module")
 def bases(registry: LocalRegistry) -> dict[str, PushedImage]:
-    from sc_ci.demo.images import push_image
+    from testbed.images import push_image
 
     suffix = secrets.token_hex(4)
     return {"runtime": push_image(registry.host, "service-1", repository=f"bases/runtime-{suffix}", tag="3.20"),

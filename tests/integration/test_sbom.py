@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from sc_ci.demo.images import PushedImage, known_packages, push_image
-from sc_ci.demo.keys import KeyPair, generate_keypair
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
+from testbed.images import PushedImage, known_packages, push_image
+from testbed.keys import KeyPair, generate_keypair
+from testbed.registry import LocalRegistry
 
 FreshImage = Callable[..., PushedImage]
 REFERENCE_TYPE = "https://simple-container.com/attestations/sbom-reference/v1"

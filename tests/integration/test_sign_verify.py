@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sc_ci.demo.images import PushedImage, push_image
-from sc_ci.demo.keys import KeyPair, generate_keypair
-from sc_ci.demo.registry import LocalRegistry
+from testbed.images import PushedImage, push_image
+from testbed.keys import KeyPair, generate_keypair
+from testbed.registry import LocalRegistry
 
 FreshImage = Callable[..., PushedImage]
 

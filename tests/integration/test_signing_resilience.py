@@ -22,13 +22,13 @@ import pytest
 from sc_ci import retry
 from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
-from sc_ci.demo.images import PushedImage, push_image
-from sc_ci.demo.keys import KeyPair as Keys
-from sc_ci.demo.registry import LocalRegistry, free_port
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
 from sc_ci.steps import sign as sign_step
 from sc_ci.steps.interface import Outcome
+from testbed.images import PushedImage, push_image
+from testbed.keys import KeyPair as Keys
+from testbed.registry import LocalRegistry, free_port
 
 FreshImage = Callable[..., PushedImage]
 

@@ -17,14 +17,14 @@ import pytest
 
 from sc_ci.commands import signing
 from sc_ci.commands.session import open_session
-from sc_ci.demo.images import PushedImage
-from sc_ci.demo.keys import KeyPair as Keys
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
 from sc_ci.tools.cosign_keys import Key
+from testbed.images import PushedImage
+from testbed.keys import KeyPair as Keys
+from testbed.registry import LocalRegistry
 
 FreshImage = Callable[..., PushedImage]
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"

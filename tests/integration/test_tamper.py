@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sc_ci.demo.images import PushedImage, push_image
-from sc_ci.demo.keys import generate_keypair
-from sc_ci.demo.oci import Blob
-from sc_ci.demo.registry import LocalRegistry
 from sc_ci.runner import base_env
+from testbed.images import PushedImage, push_image
+from testbed.keys import generate_keypair
+from testbed.oci import Blob
+from testbed.registry import LocalRegistry
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,16 @@ import pytest
 import requests
 
 from sc_ci import runner
-from sc_ci.demo import images
-from sc_ci.demo.images import KNOWN_PACKAGES, PushedImage, push_image
-from sc_ci.demo.oci import (
+from testbed import images
+from testbed.images import KNOWN_PACKAGES, PushedImage, push_image
+from testbed.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     RegistryClient,
     RegistryHTTPError,
     sha256_digest,
 )
-from sc_ci.demo.registry import LocalRegistry, RegistryStartError
+from testbed.registry import LocalRegistry, RegistryStartError
 
 FreshImage = Callable[..., PushedImage]
 RegistryFactory = Callable[..., LocalRegistry]
@@ -122,7 +122,7 @@ def test_registry_starts_and_stops_cleanly(registry_factory: RegistryFactory) ->
 
 _CHILD = """
 import sys, time
-from sc_ci.demo.registry import LocalRegistry
+from testbed.registry import LocalRegistry
 reg = LocalRegistry().start()
 print(reg.pid, reg.root, flush=True)
 if sys.argv[1] == "hang":

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sc_ci.demo.images import known_packages
 from sc_ci.errors import UsageError
 from sc_ci.sbom import formats
 from sc_ci.sbom.formats import CYCLONEDX, SPDX, SYFT, NotAnSbom
+from testbed.images import known_packages
 
 DATA = Path(__file__).parent / "data" / "sbom"
 DIGEST = "sha256:fac7eb7157f7ef48871773a4fcc819c8cef080ee783e6c0e413b121bba58ab22"

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import requests
 
 from sc_ci import processes, runner
-from sc_ci.demo.registry import free_port
 from sc_ci.errors import ScError
+from testbed.registry import free_port
 
 _DIR_PREFIX = "sc-ci-fulcio-"
 _LIVE = processes.Tracker()

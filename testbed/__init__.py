@@ -1,6 +1,6 @@
 """A real registry on 127.0.0.1 and known OCI images in it, shared by the test suite and `sc-ci demo`."""
 
-from sc_ci.demo.images import (
+from testbed.images import (
     IMAGE_NAMES,
     KNOWN_PACKAGES,
     KnownContents,
@@ -10,8 +10,8 @@ from sc_ci.demo.images import (
     push_demo_images,
     push_image,
 )
-from sc_ci.demo.oci import RegistryClient, RegistryHTTPError
-from sc_ci.demo.registry import LocalRegistry, RegistryStartError
+from testbed.oci import RegistryClient, RegistryHTTPError
+from testbed.registry import LocalRegistry, RegistryStartError
 
 __all__ = [
     "IMAGE_NAMES",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from sc_ci.demo.oci import (
+from testbed.oci import (
     Dir,
     Entry,
     File,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sc_ci.demo.fulcio import Issuer, LocalFulcio, Trust
-from sc_ci.demo.oidc_issuer import OIDCIssuer
+from testbed.fulcio import Issuer, LocalFulcio, Trust
+from testbed.oidc_issuer import OIDCIssuer
 
 REPO = "acme/app"
 WORKFLOW_REF = f"{REPO}/.github/workflows/release.yml@refs/heads/main"

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import requests
 
 from sc_ci import processes, runner
-from sc_ci.demo.oci import RegistryClient
 from sc_ci.errors import ScError
+from testbed.oci import RegistryClient
 
 DEFAULT_BINARY = "/usr/bin/docker-registry"
 _INSTALL_FIX = "apt-get install docker-registry (Debian's package of Docker distribution v2)"
