@@ -1,21 +1,37 @@
-"""Reads a Simple Container project in place: the stack's client.yaml security blocks and its image refs."""
+"""Reads a Simple Container project in place: the stack's client.yaml security blocks and its images."""
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sc_ci.config.compose import reference, repository, services
 from sc_ci.config.diagnose import Loc, dotted, suggest
+from sc_ci.config.paths import check_name, confine, git_info, shown
+from sc_ci.config.placeholders import Context, expand, interpolate
 from sc_ci.config.yamlio import YamlDoc, load_yaml
 from sc_ci.errors import ConfigError
 
-_ROOT_PLACEHOLDERS = ("${git:root}", "${project:root}")
-_COMPOSE_VAR = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
-)
+__all__ = [
+    "ImageNaming",
+    "ProjectConfig",
+    "ProjectImage",
+    "SecurityBlock",
+    "interpolate",
+    "is_client_yaml",
+    "read_bare",
+    "read_client",
+    "read_file",
+    "read_stack",
+    "stack_file",
+]
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_REGISTRY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*(?:/[A-Za-z0-9._-]+)*")
 
 
 @dataclass(frozen=True)
@@ -28,36 +44,76 @@ class SecurityBlock:
 
 
 @dataclass(frozen=True)
+class ProjectImage:
+    """One image of a stack: `built` and pushed by Simple Container, or an upstream image it only pulls.
+
+    Upstream images (a compose service with `image:` and no `build:`, a prebuilt `config.image.name`) are
+    not Simple Container's to sign or attest; they are still scanned.
+    """
+
+    ref: str
+    service: str  # the compose service, or the stack name for a single-image stack
+    built: bool
+    dockerfile: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
-    """What a YAML source contributes: security blocks (lowest precedence first) and image refs."""
+    """What a YAML source contributes: security blocks (lowest precedence first) and the stack's images.
+
+    `images` is every image's reference (built and upstream, in order); `project_images` says which is which.
+    """
 
     blocks: tuple[SecurityBlock, ...] = ()
     images: tuple[str, ...] = ()
+    project_images: tuple[ProjectImage, ...] = ()
+
+    @classmethod
+    def of(cls, blocks: tuple[SecurityBlock, ...], images: tuple[ProjectImage, ...] = ()) -> ProjectConfig:
+        return cls(blocks, tuple(i.ref for i in images), images)
 
 
 @dataclass(frozen=True)
 class ImageNaming:
-    """How to name images the project builds: `<registry>/<name>:<version>`; `env` feeds compose `${VAR}`."""
+    """How built images are named: `<registry>/<name>:<version>` (version default `latest`, as upstream).
+
+    `env` feeds `${env:…}` and compose `${VAR}`; `wanted` is False when images were given explicitly.
+    """
 
     registry: str | None
     version: str | None
     env: Mapping[str, str]
-    wanted: bool = True  # False when images were given explicitly: nothing to derive
+    wanted: bool = True
 
     def built(self, name: str, *, what: str, where: str) -> str:
-        if not self.registry or not self.version:
-            missing = " and ".join(
-                k for k, v in (("registry", self.registry), ("version", self.version)) if not v
-            )
+        if not self.registry:
             raise ConfigError(
-                f"cannot name the image of {what}: no {missing}",
-                path=missing.split(" ")[0],
-                why=f"{what} ({where}) is built by the project: its reference is <registry>/{name}:<version>",
-                fix="pass them: `with: {registry: ghcr.io/myorg, version: 1.2.3}` (action inputs),\n"
+                f"cannot name the image of {what}: no registry",
+                path="registry",
+                why=f"{what} ({where}) is built by Simple Container and pushed as <registry>/{name}:<version> "
+                "to the parent stack's registry, which this engine cannot read",
+                fix="pass it: `with: {registry: ghcr.io/myorg, version: 1.2.3}` (action inputs),\n"
                 "SC_CI_REGISTRY / SC_CI_VERSION, or --registry / --version;\n"
-                "or give the image explicitly (`images` input / SC_CI_IMAGES)",
+                "or give the images explicitly (`images` input / SC_CI_IMAGES)",
             )
-        return f"{self.registry.rstrip('/')}/{name}:{self.version}"
+        registry = self.registry.strip().rstrip("/")
+        if not _REGISTRY.fullmatch(registry):
+            raise ConfigError(
+                f"registry {shown(registry)} is not a registry prefix",
+                path="registry",
+                why="it is the part of an image reference before the image name",
+                fix="registry: ghcr.io/myorg (no scheme, no tag)",
+            )
+        version = (self.version or "").strip() or "latest"
+        if not _TAG.fullmatch(version):
+            raise ConfigError(
+                f"version {shown(version)} is not a valid image tag",
+                path="version",
+                why="it tags every built image; a tag is letters, digits, '_', '.', '-' (at most 128)",
+                fix="version: 1.2.3",
+            )
+        return f"{registry}/{name}:{version}"
 
 
 def stack_file(root: Path, stack: str) -> Path:
@@ -71,10 +127,18 @@ def is_client_yaml(data: object) -> bool:
 
 def read_stack(root: Path, stack: str, environment: str | None, naming: ImageNaming) -> ProjectConfig:
     """`.sc/stacks/<stack>/client.yaml` under `root`, for `environment` (None: top-level security only)."""
+    check_name(stack, what="stack", path="stack")
+    if environment is not None:
+        check_name(environment, what="environment", path="environment")
     path = stack_file(root, stack)
-    if not path.is_file():
+    real = confine(path, root, what="client.yaml", key="stack", where=f"stack {stack!r}")
+    if not real.is_file():
         stacks_dir = root / ".sc" / "stacks"
-        known = sorted(p.parent.name for p in stacks_dir.glob("*/client.yaml")) if stacks_dir.is_dir() else []
+        known = (
+            sorted(p.parent.name for p in stacks_dir.glob("*/client.yaml") if _plain(p.parent.name))
+            if stacks_dir.is_dir()
+            else []
+        )
         guess = suggest(stack, known)
         raise ConfigError(
             f"stack {stack!r} not found",
@@ -83,19 +147,39 @@ def read_stack(root: Path, stack: str, environment: str | None, naming: ImageNam
             fix=(f"did you mean {guess!r}?\n" if guess else "")
             + "run from the project root (or set the project root), and pass an existing stack name",
         )
-    return read_client(
-        load_yaml(path, purpose="client.yaml"), stack=stack, environment=environment, naming=naming, root=root
-    )
+    doc = load_yaml(real, purpose="client.yaml")
+    return read_client(doc, stack=stack, environment=environment, naming=naming, root=root, stack_dir=path.parent)
+
+
+def _plain(name: str) -> bool:
+    try:
+        check_name(name, what="stack", path="stack")
+    except ConfigError:
+        return False
+    return True
 
 
 def read_file(
     path: Path, *, root: Path, stack: str | None, environment: str | None, naming: ImageNaming
 ) -> ProjectConfig:
-    """A YAML file given explicitly: either a client.yaml (detected) or a bare `security:` document."""
-    doc = load_yaml(path, purpose="configuration file")
+    """A YAML file given explicitly: either a client.yaml (detected) or a bare `security:` document.
+
+    A file the operator names outside the project is read as given; one inside it must stay inside
+    (a symlink in the repository cannot lead out).
+    """
+    if stack is not None:
+        check_name(stack, what="stack", path="stack")
+    if environment is not None:
+        check_name(environment, what="environment", path="environment")
+    lexical = Path(os.path.abspath(path))
+    if lexical.is_relative_to(os.path.abspath(root)):
+        lexical = confine(lexical, root, what="configuration file", key="config", where=str(path))
+    doc = load_yaml(lexical, purpose="configuration file")
     if is_client_yaml(doc.data):
         inferred = path.parent.name if path.parent.parent.name == "stacks" else None
-        return read_client(doc, stack=stack or inferred, environment=environment, naming=naming, root=root)
+        if stack is None and inferred is not None:
+            stack = check_name(inferred, what="stack", path="stack")
+        return read_client(doc, stack=stack, environment=environment, naming=naming, root=root, stack_dir=path.parent)
     return read_bare(doc)
 
 
@@ -104,14 +188,17 @@ def read_bare(doc: YamlDoc) -> ProjectConfig:
         if key != "security":
             nested = key in ("signing", "sbom", "provenance", "scan", "policy")
             raise ConfigError(
-                f"unexpected top-level key {key!r}",
-                path=str(key),
+                f"unexpected top-level key {shown(key)}",
+                path=_key(key),
                 why=f"in {doc.where((str(key),))}; a security file holds one `security:` mapping",
-                fix=f"security:\n  {key}:\n    ..."
-                if nested
-                else f"did you mean 'security'? {_or_remove(key)}",
+                fix=f"security:\n  {_key(key)}:\n    ..." if nested else f"did you mean 'security'? {_or_remove(key)}",
             )
-    return ProjectConfig(_block(doc, ("security",)))
+    return ProjectConfig.of(_block(doc, ("security",)))
+
+
+def _key(key: object) -> str:
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) else shown(text, 40)
 
 
 def _or_remove(key: object) -> str:
@@ -119,33 +206,40 @@ def _or_remove(key: object) -> str:
 
 
 def read_client(
-    doc: YamlDoc, *, stack: str | None, environment: str | None, naming: ImageNaming, root: Path
+    doc: YamlDoc,
+    *,
+    stack: str | None,
+    environment: str | None,
+    naming: ImageNaming,
+    root: Path,
+    stack_dir: Path | None = None,
 ) -> ProjectConfig:
     """Top-level `security:`, then `stacks.<env>.config.security` over it; images of `stacks.<env>`."""
     top = _block(doc, ("security",))
     if environment is None:
-        return ProjectConfig(top)
+        return ProjectConfig.of(top)
+    check_name(environment, what="environment", path="environment")
     stacks = _mapping(doc, ("stacks",), "stacks")
     if environment not in stacks:
-        guess = suggest(environment, [str(k) for k in stacks])
+        names = [str(k) for k in stacks]
+        guess = suggest(environment, names)
         raise ConfigError(
             f"environment {environment!r} not found",
             path=f"stacks.{environment}",
-            why=f"looked in {doc.where(('stacks',))}; environments defined: {_names(stacks)}",
-            fix=f"did you mean {guess!r}?" if guess else f"add `stacks:\n  {environment}:` to {doc.path}",
+            why=f"looked in {doc.where(('stacks',))}; environments defined: "
+            + (", ".join(_key(n) for n in names[:30]) or "none"),
+            fix=f"did you mean {_key(guess)!r}?" if guess else f"add `stacks:\n  {environment}:` to {doc.path}",
         )
     env_loc: Loc = ("stacks", environment)
     _mapping(doc, env_loc, f"stacks.{environment}")
     config = _mapping(doc, (*env_loc, "config"), f"stacks.{environment}.config", optional=True)
     blocks = (*top, *_block(doc, (*env_loc, "config", "security")))
     if not naming.wanted:
-        return ProjectConfig(blocks)
-    images = _images(doc, env_loc, config, stack=stack, root=root, naming=naming)
-    return ProjectConfig(blocks, images)
-
-
-def _names(mapping: Mapping[object, object]) -> str:
-    return ", ".join(map(str, mapping)) or "none"
+        return ProjectConfig.of(blocks)
+    ctx = Context(naming.env, git_info(root), root, stack)
+    folder = stack_dir if stack_dir is not None else doc.path.parent
+    images = _images(doc, env_loc, config, stack=stack, stack_dir=folder, ctx=ctx, naming=naming)
+    return ProjectConfig.of(blocks, images)
 
 
 def _mapping(doc: YamlDoc, loc: Loc, what: str, *, optional: bool = False) -> dict[object, object]:
@@ -176,146 +270,98 @@ def _images(
     config: Mapping[object, object],
     *,
     stack: str | None,
-    root: Path,
+    stack_dir: Path,
+    ctx: Context,
     naming: ImageNaming,
-) -> tuple[str, ...]:
+) -> tuple[ProjectImage, ...]:
     kind = doc.get((*env_loc, "type"))
+    cfg: Loc = (*env_loc, "config")
     if kind == "cloud-compose" or (kind is None and "dockerComposeFile" in config):
-        return _compose_images(doc, (*env_loc, "config"), config, root=root, naming=naming)
+        return _compose_images(doc, cfg, config, stack=stack, stack_dir=stack_dir, ctx=ctx, naming=naming)
     if kind == "single-image" or (kind is None and "image" in config):
-        return (_single_image(doc, (*env_loc, "config"), config, stack=stack, naming=naming),)
+        return (_single_image(doc, cfg, config, stack=stack, ctx=ctx, naming=naming),)
     return ()  # static sites and other stack types build no images
 
 
 def _compose_images(
-    doc: YamlDoc, cfg: Loc, config: Mapping[object, object], *, root: Path, naming: ImageNaming
-) -> tuple[str, ...]:
-    raw = config.get("dockerComposeFile")
-    if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError(
-            "a cloud-compose stack needs dockerComposeFile",
-            path=dotted((*cfg, "dockerComposeFile"), root=""),
-            why=f"in {doc.where(cfg)}",
-            fix="config:\n  dockerComposeFile: ${git:root}/docker-compose.yaml",
-        )
-    compose = load_yaml(
-        _project_path(raw, root, where=doc.where((*cfg, "dockerComposeFile"))), purpose="docker-compose file"
-    )
-    services = _mapping(compose, ("services",), "services")
-    runs = config.get("runs")
-    if runs is None:
-        names = [str(n) for n, s in services.items() if isinstance(s, dict) and "build" in s]
-    elif isinstance(runs, list) and all(isinstance(r, str) for r in runs):
-        names = list(runs)
-    else:
-        raise ConfigError(
-            "runs must be a list of compose service names",
-            path=dotted((*cfg, "runs"), root=""),
-            why=f"in {doc.where((*cfg, 'runs'))}",
-            fix="runs:\n  - api\n  - worker",
-        )
-    return tuple(_service_image(compose, services, name, doc.where((*cfg, "runs")), naming) for name in names)
+    doc: YamlDoc,
+    cfg: Loc,
+    config: Mapping[object, object],
+    *,
+    stack: str | None,
+    stack_dir: Path,
+    ctx: Context,
+    naming: ImageNaming,
+) -> tuple[ProjectImage, ...]:
+    images = []
+    for service in services(doc, cfg, config, stack_dir=stack_dir, ctx=ctx):
+        if service.image is not None:
+            images.append(ProjectImage(service.image, service.name, built=False))
+            continue
+        what = f"compose service {service.name!r}"
+        name = repository(f"{_known(stack, service.where)}--{service.name}", where=what, key="stack")
+        ref = naming.built(name, what=what, where=service.where)
+        images.append(ProjectImage(ref, service.name, True, service.dockerfile, service.context))
+    return tuple(images)
 
 
-def _service_image(
-    compose: YamlDoc, services: Mapping[object, object], name: str, runs_at: str, naming: ImageNaming
-) -> str:
-    service = services.get(name)
-    if not isinstance(service, dict):
-        guess = suggest(name, [str(s) for s in services])
+def _known(stack: str | None, where: str) -> str:
+    if stack is None:
         raise ConfigError(
-            f"service {name!r} (listed in runs) is not in {compose.path}",
-            path="runs",
-            why=f"runs at {runs_at}; services defined: {_names(services)}",
-            fix=f"did you mean {guess!r}?"
-            if guess
-            else f"add service {name!r} to {compose.path} or drop it from runs",
+            "cannot name the stack's images: the stack name is unknown",
+            path="stack",
+            why=f"the image at {where} is built; Simple Container names it after the stack",
+            fix="pass the stack name (`stack` input / SC_CI_STACK / --stack)",
         )
-    image = service.get("image")
-    where = compose.where(("services", name))
-    if isinstance(image, str) and image.strip():
-        return interpolate(image.strip(), naming.env, where=compose.where(("services", name, "image")))
-    return naming.built(name, what=f"compose service {name!r}", where=where)
+    return stack
 
 
 def _single_image(
-    doc: YamlDoc, cfg: Loc, config: Mapping[object, object], *, stack: str | None, naming: ImageNaming
-) -> str:
+    doc: YamlDoc,
+    cfg: Loc,
+    config: Mapping[object, object],
+    *,
+    stack: str | None,
+    ctx: Context,
+    naming: ImageNaming,
+) -> ProjectImage:
     image = config.get("image")
-    where = doc.where((*cfg, "image"))
+    loc: Loc = (*cfg, "image")
+    where, key = doc.where(loc), dotted(loc, root="")
+    service = stack or ""
     if isinstance(image, str) and image.strip():
-        if "${" in image:
-            raise ConfigError(
-                f"placeholders in config.image are not expanded here: {image!r}",
-                path=dotted((*cfg, "image"), root=""),
-                why=f"in {where}",
-                fix="pass the image explicitly (`images` input / SC_CI_IMAGES)",
-            )
-        return image.strip()
+        ref = expand(image.strip(), ctx, where=where, key=key)
+        return ProjectImage(reference(ref, where=where, key=key), service, built=False)
     if isinstance(image, dict):
-        name = image.get("name")
-        if (
-            isinstance(name, str)
-            and name.strip()
-            and not image.get("dockerfile")
-            and not image.get("context")
-        ):
-            return name.strip()  # a prebuilt image, used as is (as Simple Container does)
-        if stack is None:
-            raise ConfigError(
-                "cannot name the stack's image: the stack name is unknown",
-                path="stack",
-                why=f"config.image at {where} is built",
-                fix="pass the stack name (`stack` input)",
-            )
-        return naming.built(stack, what=f"stack {stack!r}", where=where)
+        name, dockerfile, context = (
+            _text(doc, (*loc, k), image.get(k), ctx) for k in ("name", "dockerfile", "context")
+        )
+        if name and not dockerfile and not context:
+            # a prebuilt image, used as is (as Simple Container does)
+            return ProjectImage(reference(name, where=where, key=f"{key}.name"), service, built=False)
+        base = _rooted(context or ".", ctx.project_root)
+        file = _rooted(dockerfile or "Dockerfile", Path(base))
+        for what, value, part in (("build context", base, "context"), ("Dockerfile", file, "dockerfile")):
+            confine(Path(value), ctx.project_root, what=f"the {what}", key=f"{key}.{part}", where=where, regular=False)
+        stack_name = repository(_known(stack, where), where=f"stack {stack!r}", key="stack")
+        ref = naming.built(stack_name, what=f"stack {stack!r}", where=where)
+        return ProjectImage(ref, service, True, file, base)
     raise ConfigError(
         "a single-image stack needs config.image",
-        path=dotted((*cfg, "image"), root=""),
+        path=key,
         why=f"in {doc.where(cfg)}",
         fix="config:\n  image:\n    dockerfile: ${git:root}/Dockerfile\n    context: ${git:root}",
     )
 
 
-def _project_path(raw: str, root: Path, *, where: str) -> Path:
-    text = raw.strip()
-    for placeholder in _ROOT_PLACEHOLDERS:
-        text = text.replace(placeholder, str(root))
-    if "${" in text:
-        raise ConfigError(
-            f"unsupported placeholder in {raw!r}",
-            path="dockerComposeFile",
-            why=f"in {where}; only {' and '.join(_ROOT_PLACEHOLDERS)} are expanded here",
-            fix="dockerComposeFile: ${git:root}/docker-compose.yaml",
-        )
-    path = Path(text)
-    return path if path.is_absolute() else root / path
+def _text(doc: YamlDoc, loc: Loc, value: object, ctx: Context) -> str | None:
+    if value is None or value == "":
+        return None
+    key = dotted(loc, root="")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string", path=key, why=f"in {doc.where(loc)}")
+    return expand(value.strip(), ctx, where=doc.where(loc), key=key) or None
 
 
-def interpolate(text: str, env: Mapping[str, str], *, where: str) -> str:
-    """Compose-style `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?msg}`, `${VAR:+alt}`, `$$`.
-
-    Unlike compose, an unset variable without a default is an error (the image ref would be broken).
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group("escaped"):
-            return "$"
-        name = match.group("braced") or match.group("bare")
-        op, arg = match.group("op") or "", match.group("arg") or ""
-        value = env.get(name)
-        is_set = value is not None and (value != "" or not op.startswith(":"))
-        if op.endswith("-"):
-            return value if is_set and value is not None else arg
-        if op.endswith("+"):
-            return arg if is_set else ""
-        if value is None or (op.endswith("?") and not is_set):
-            raise ConfigError(
-                f"${{{name}}} is not set" + (f": {arg}" if arg else ""),
-                path=name,
-                why=f"the image reference at {where} uses it",
-                fix=f"set {name} in the job's environment, or write `${{{name}:-default}}`",
-            )
-        return value
-
-    return _COMPOSE_VAR.sub(substitute, text)
+def _rooted(value: str, base: Path) -> str:
+    return posixpath.normpath(value if Path(value).is_absolute() else str(base / value))
