@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
 
@@ -23,6 +24,8 @@ from pydantic.alias_generators import to_camel
 
 from sc_ci.config.diagnose import Invalid
 from sc_ci.config.refs import KeySpec, contains_ref, parse_key_spec
+from sc_ci.errors import UsageError
+from sc_ci.imageref import parse as parse_image_ref
 
 Feature = Literal["signing", "verify", "sbom", "provenance", "scan"]
 Severity = Literal["critical", "high", "medium", "low"]
@@ -57,9 +60,7 @@ def _lower(value: object) -> object:
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise Invalid(
-            f"{value!r} is not an http(s) URL", fix="use a full URL, e.g. https://defectdojo.example.com"
-        )
+        raise Invalid(f"{value!r} is not an http(s) URL", fix="use a full URL, e.g. https://defectdojo.example.com")
     return value
 
 
@@ -186,11 +187,7 @@ class SigningConfig(Section):
     @classmethod
     def _keyless_follows_private_key(cls, data: Any) -> Any:
         """A privateKey without an explicit `keyless` means key-based signing."""
-        if (
-            isinstance(data, dict)
-            and _blank_to_none(data.get("privateKey")) is not None
-            and "keyless" not in data
-        ):
+        if isinstance(data, dict) and _blank_to_none(data.get("privateKey")) is not None and "keyless" not in data:
             return {**data, "keyless": False}
         return data
 
@@ -200,8 +197,7 @@ class SigningConfig(Section):
             raise Invalid(
                 "keyless: true contradicts privateKey (a key means key-based signing)",
                 key="keyless",
-                fix="security:\n  signing:\n    privateKey: ...\n"
-                "    # drop `keyless: true` (or set keyless: false)",
+                fix="security:\n  signing:\n    privateKey: ...\n    # drop `keyless: true` (or set keyless: false)",
             )
         if not self.keyless and self.private_key is None:
             raise Invalid(
@@ -218,8 +214,22 @@ class SigningConfig(Section):
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 1000**2, "mb": 1000**2,
-          "mib": 1024**2, "mi": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+}
 MIB = 1024 * 1024
 
 
@@ -232,8 +242,9 @@ def byte_size(value: object) -> object:
     else:
         match = _SIZE.match(str(value))
         if not match:
-            raise Invalid(f"{value!r} is not a size",
-                          fix="maxSize: 4MiB  (or bytes: 4194304; units B KB KiB MB MiB GB GiB)")
+            raise Invalid(
+                f"{value!r} is not a size", fix="maxSize: 4MiB  (or bytes: 4194304; units B KB KiB MB MiB GB GiB)"
+            )
         number, unit = float(match.group(1)), (match.group(2) or "").lower()
     size = int(number * _UNITS[unit])
     if size <= 0:
@@ -365,12 +376,102 @@ def _default_tools() -> tuple[ScanTool, ...]:
     return (ScanTool(name="grype"),)
 
 
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_UNITS = (7 * 86400, 86400, 3600, 60, 1)
+
+
+def duration_seconds(value: str) -> int:
+    """ "5d", "36h", "1w2d", "90m" → seconds (above zero); ValueError otherwise."""
+    match = _DURATION.match(value.strip().lower().replace(" ", ""))
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration")
+    seconds = sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a duration above zero")
+    return seconds
+
+
+def _duration(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # rejected by the str type with its own message
+    try:
+        duration_seconds(value)
+    except ValueError as exc:
+        raise Invalid(str(exc), fix="maxAge: 5d  (units w d h m s, e.g. 36h or 1w2d)") from exc
+    return value.strip().lower().replace(" ", "")
+
+
+def _registry_ref(value: str | None) -> str | None:
+    """trivyRepository is an OCI reference (host/repo:tag), never a URL."""
+    if value is None:
+        return None
+    try:
+        parse_image_ref(value)
+    except UsageError as exc:
+        raise Invalid(
+            f"{value!r} is not a registry reference: {exc.why}",
+            fix="trivyRepository: registry.example.com/mirror/trivy-db:2",
+        ) from exc
+    return value
+
+
+def _required_text(value: str) -> str:
+    if not value.strip():
+        raise Invalid("must not be empty", fix="say why the finding is accepted, e.g. reason: not reachable")
+    return value.strip()
+
+
+RequiredText = Annotated[Text, AfterValidator(_required_text)]
+
+
+class ScanIgnore(Section):
+    """One accepted finding: which vulnerability (and optionally package), why, and until when."""
+
+    id: RequiredText
+    reason: RequiredText
+    expires: date | None = None
+    package: OptText = None
+
+
+class ScanDb(Section):
+    """Where the vulnerability databases live and where they come from (mirrors for air-gapped use)."""
+
+    cache_dir: OptText = None
+    offline: StrictBool = False  # use the DBs in cacheDir as they are; never download
+    max_age: Annotated[str, BeforeValidator(_duration)] = "5d"
+    grype_update_url: OptUrl = None
+    trivy_repository: Annotated[OptText, AfterValidator(_registry_ref)] = None
+
+    @property
+    def max_age_seconds(self) -> int:
+        return duration_seconds(self.max_age)
+
+    @model_validator(mode="after")
+    def _offline_means_no_source(self) -> Self:
+        for key, value in (("grypeUpdateUrl", self.grype_update_url), ("trivyRepository", self.trivy_repository)):
+            if self.offline and value is not None:
+                raise Invalid(
+                    f"offline: true never downloads a database, so {key} would not be used",
+                    key=key,
+                    fix="security:\n  scan:\n    db:\n      offline: true\n      cacheDir: .sc-ci/vulndb\n"
+                    f"      # drop {key} (or drop offline: true to update from the mirror)",
+                )
+        return self
+
+
 class ScanConfig(Section):
     enabled: StrictBool = False
     tools: tuple[ScanTool, ...] = Field(default_factory=_default_tools)
     fail_on: OptSeverity = None
     upload: ScanUpload = Field(default_factory=ScanUpload)
     fail_open: StrictBool | None = None
+    only_fixed: StrictBool = False  # only findings with a fix count for failOn
+    ignore: tuple[ScanIgnore, ...] = ()
+    ignore_file: OptText = None  # more ignore entries, same keys, in a YAML or JSON file
+    vex: OptText = None  # an OpenVEX document; not_affected / fixed statements suppress findings
+    attest: StrictBool = False  # attach the scan report to the image as a signed attestation
+    db: ScanDb = Field(default_factory=ScanDb)
+    output: OptText = None  # directory for the JSON, SARIF and GitLab reports
 
     @model_validator(mode="before")
     @classmethod
@@ -395,9 +496,7 @@ class ScanConfig(Section):
         names = [t.name for t in tools]
         for name in names:
             if names.count(name) > 1:
-                raise Invalid(
-                    f"scanner {name!r} is listed {names.count(name)} times", fix="list each scanner once"
-                )
+                raise Invalid(f"scanner {name!r} is listed {names.count(name)} times", fix="list each scanner once")
         return tools
 
     @model_validator(mode="after")
