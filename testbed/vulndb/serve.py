@@ -99,13 +99,17 @@ def push_trivy_db(db: trivy_db.TrivyDb, registry_host: str, *, repository: str =
 
 @dataclass(frozen=True)
 class ServedDbs:
-    """Both DBs built and served: grype's listing URL and trivy's DB repository, plus the files
-    themselves (for `grype db import` and a pre-filled trivy cache)."""
+    """Both DBs built and served: grype's listing server (`.grype_update_url`, request counts) and
+    trivy's DB repository, plus the files themselves (for `grype db import`, a pre-filled trivy cache)."""
 
     grype: grype_db.GrypeDb
     trivy: trivy_db.TrivyDb
-    grype_update_url: str
+    grype_server: GrypeListingServer
     trivy_repository: str
+
+    @property
+    def grype_update_url(self) -> str:
+        return self.grype_server.update_url
 
     def settings(self, cache_dir: Path, *, offline: bool = False,
                  max_age: timedelta = timedelta(days=5)) -> DbSettings:
