@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ log = get_logger("runner")
 BASE_ENV_KEYS = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR",
                  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 DEFAULT_TIMEOUT = 600.0
+
+_LIVE: set[subprocess.Popen[str]] = set()  # children running now, from any thread
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,16 @@ def run(
             args, env=dict(env), cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, start_new_session=True,
         )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except BaseException:
             processes.stop_group(proc)
             raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
     except FileNotFoundError as exc:
         raise ToolError(f"{args[0]} not found", why=str(exc),
                         fix="Install the pinned tools with `make tools` (or `sc-ci tools install`).") from exc
@@ -91,3 +100,13 @@ def run(
                         fix="See the tool output above; rerun with -v for the full log.")
     return result
 
+
+
+def stop_all(grace: float = 3.0) -> int:
+    """Stop every child tool still running (each in its own process group), from whichever thread started
+    it: what cancellation does before the temporary files holding secrets are removed. Returns how many."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        processes.stop_group(proc, grace)
+    return len(live)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from pathlib import Path
 
-from sc_ci import release, secrets
-from sc_ci.ci.interface import Platform
-from sc_ci.commands import common, output
-from sc_ci.commands.provenance import Explicit
-from sc_ci.commands.session import open_session
+from sc_ci import secrets
+from sc_ci.commands import common, release
+from sc_ci.engine.context import Explicit, RunOptions
 from sc_ci.keys import PEM_PREFIX
 from sc_ci.report import github
+from sc_ci.session import open_session
 
 # Credentials that arrive as action inputs: moved to the variables the tools read, masked first.
 _CREDENTIAL_INPUTS = {
@@ -58,31 +56,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     session = open_session(args, env, {})
     explicit = Explicit(env.get("SC_CI_SOURCE_REPO") or None, env.get("SC_CI_GIT_SHA") or None,
                         env.get("SC_CI_WORKFLOW_NAME") or None)
-    outcome = release.run(session, explicit)
-    output.report("release", session, outcome.results)
-    if session.ci.platform is Platform.GITLAB and session.ci.workspace:
-        _gitlab_dotenv(session.ci.workspace, output.outputs(outcome.results))
-    if outcome.tolerated:
-        print(f"warning: {len(outcome.tolerated)} step(s) failed; continuing because the policy is fail-open "
-              "(set security.policy.failOpen: false to fail the job)")
-    return outcome.exit_code
-
-
-DOTENV_LIMIT = 5 * 1024  # GitLab drops artifacts:reports:dotenv files over 5 KB
-
-
-def _gitlab_dotenv(workspace: str, values: Mapping[str, str]) -> None:
-    """KEY=VALUE lines for artifacts:reports:dotenv (no multi-line values; lists become commas)."""
-    Path(workspace, "sc-ci.env").write_text(dotenv_text(values))
-
-
-def dotenv_text(values: Mapping[str, str]) -> str:
-    lines: list[str] = []
-    size = 0
-    for key, value in values.items():
-        line = f"SC_CI_{key.upper().replace('-', '_')}={','.join(value.splitlines())}\n"
-        if size + len(line.encode()) > DOTENV_LIMIT:
-            continue  # the whole list stays in the job log and summary
-        lines.append(line)
-        size += len(line.encode())
-    return "".join(lines)
+    runtime = session.loaded.runtime
+    what = f"{runtime.stack}/{runtime.environment}" if runtime.stack else f"{len(session.images)} image(s)"
+    return release.release(session, RunOptions(explicit), title=f"sc-ci release {what}")

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from sc_ci import identity, parallel, secrets
-from sc_ci.commands import common, output, signing
-from sc_ci.commands.session import Session, open_session
-from sc_ci.errors import ScError, StepFailed, UsageError
-from sc_ci.imageref import ImageRef
-from sc_ci.sbom.multiarch import platform_manifests
-from sc_ci.steps import sign as sign_step
-from sc_ci.steps.interface import Outcome, StepResult
-from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools.cosign import Cosign
+from sc_ci import identity
+from sc_ci.commands import common, output
+from sc_ci.engine.context import RunOptions
+from sc_ci.engine.plan import Request
+from sc_ci.engine.policy import Policy
+from sc_ci.errors import UsageError
+from sc_ci.session import open_session
 
 EPILOG_SIGN = """examples:
   sc-ci image sign --image registry.example.com/app:1.0                 # keyless, with the CI's OIDC token
@@ -93,68 +90,9 @@ def sign(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.force:
         flags["signing.force"] = True
     session = open_session(args, env, flags)
-    results = sign_images(session)
-    output.report("sign", session, results)
-    return output.exit_code(results)
-
-
-def sign_images(session: Session) -> list[StepResult]:
-    """Sign every image (skipping those already signed by the same key or identity, unless signing.force),
-    each index with its platform manifests (signing.recursive), then verify each when asked."""
-    cosign = session.cosign()
-    plan = signing.plan(session, cosign)
-    images = session.resolve_digests()
-    if session.dry_run:
-        return output.dry_run(_dry_run(session, cosign, plan, images))
-    with session.docker_config() as docker_config:
-        plan = plan.with_docker_config(docker_config)
-
-        def one(ref: ImageRef) -> list[StepResult]:
-            image = ref.by_digest
-            try:
-                platforms = platform_refs(session, ref)
-            except ScError as exc:
-                return [StepResult("sign", image, Outcome.FAILED, exc.what.removeprefix(f"{ref}: "), error=exc)]
-            signed = sign_step.sign(cosign, image, plan, platforms)
-            if signed.failed or plan.verify_key is None:
-                return [signed]
-            reused = sign_step.verified_before(image, signed, plan)
-            if reused is not None:
-                return [signed, reused]
-            checked = platforms if plan.options.recursive else ()
-            return [signed, sign_step.verify(cosign, image, plan.verify_key, plan.options, docker_config, checked)]
-
-        per_image = parallel.map_bounded(one, list(images), session.workers)
-    return [r for rs in per_image for r in rs]
-
-
-def platform_refs(session: Session, ref: ImageRef) -> tuple[str, ...]:
-    """The platform manifests (repo@sha256:…) of an index that signing.recursive signs too; () for a
-    single-platform image or when recursion is off. Attestation and unknown-platform entries are left out
-    (cosign --recursive signs them as well, but nobody pulls them by platform)."""
-    if not session.loaded.security.signing.recursive:
-        return ()
-    manifest = session.registry.manifest(ref)
-    if not manifest.is_index:
-        return ()
-    try:
-        found = platform_manifests(manifest.body, str(ref))
-    except StepFailed:
-        return ()
-    return tuple(f"{ref.name}@{p.digest}" for p in found)
-
-
-def _dry_run(session: Session, cosign: Cosign, plan: SigningPlan, images: Sequence[ImageRef]) -> list[list[str]]:
-    commands: list[list[str]] = []
-    for ref in images:
-        platforms = platform_refs(session, ref)
-        if plan.check_existing is not None:  # signing is skipped when this already verifies
-            commands.append(cosign.verify_argv(ref.by_digest, plan.check_existing, plan.options,
-                                               legacy_only=cosign.formats(plan.options) == ("legacy",)))
-        commands += cosign.sign_argvs(ref.by_digest, plan.key, plan.options, recursive=bool(platforms))
-    if plan.verify_key is not None:
-        commands += [cosign.verify_argv(i.by_digest, plan.verify_key, plan.options) for i in images]
-    return commands
+    steps = ["sign", "verify"] if session.loaded.security.signing.verify.enabled else ["sign"]
+    release, _ = output.run_release(session, Request(steps, Policy.closed()), title="sc-ci image sign")
+    return release.verdict.exit_code
 
 
 def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -162,11 +100,11 @@ def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     flags["signing.enabled"] = False
     if args.key:
         flags["signing.publicKey"] = args.key
-    given = given_identity(args)
+    options = RunOptions(given_identity=given_identity(args), only_verify=True)
     session = open_session(args, env, flags)
-    results = verify_images(session, given)
-    output.report("verify", session, results)
-    return output.exit_code(results)
+    release, _ = output.run_release(session, Request(["verify"], Policy.closed()), title="sc-ci image verify",
+                                    options=options)
+    return release.verdict.exit_code
 
 
 def given_identity(args: argparse.Namespace) -> identity.Given:
@@ -180,20 +118,3 @@ def given_identity(args: argparse.Namespace) -> identity.Given:
                          fix="Verify key-signed images with --key PUB, keyless ones with "
                              "--certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp].")
     return given
-
-
-def verify_images(session: Session, given: identity.Given | None = None) -> list[StepResult]:
-    plan = signing.verification_plan(session, given)
-    key, options = plan.verifier(), plan.options
-    cosign = session.cosign()
-    images = session.resolve_digests()
-    if session.dry_run:
-        return output.dry_run([cosign.verify_argv(i.by_digest, key, options) for i in images])
-    with session.docker_config() as docker_config:
-        return parallel.map_bounded(
-            lambda image: sign_step.verify(cosign, image, key, options, docker_config),
-            [i.by_digest for i in images], session.workers)
-
-
-def shown(argv: Sequence[str]) -> str:
-    return secrets.mask(" ".join(argv))

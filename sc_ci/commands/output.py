@@ -1,17 +1,34 @@
-"""Where command results go: console always, GitHub outputs/summary when running there."""
+"""How commands hand work to the engine and results to the reporters: run a plan and publish its
+manifest, and (for the verify-only commands still outside the engine) report step results."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 from sc_ci import secrets
 from sc_ci.ci.interface import Platform
-from sc_ci.commands.session import Session
-from sc_ci.errors import EXIT_FAILED, EXIT_OK
-from sc_ci.report import console, github
+from sc_ci.engine import run
+from sc_ci.engine.context import RunOptions
+from sc_ci.engine.plan import Request
+from sc_ci.engine.policy import Policy, verdict
+from sc_ci.report import console, github, manifest, publish
+from sc_ci.session import Session
+from sc_ci.steps import registry
 from sc_ci.steps.interface import StepResult
+
+
+def run_release(session: Session, request: Request, *, title: str, options: RunOptions | None = None,
+                meta: Mapping[str, object] | None = None, out: TextIO | None = None,
+                output_dir: Path | None = None) -> tuple[run.Release, dict[str, Any]]:
+    """Plan and run `request`, then publish the manifest (console, CI files, release.json)."""
+    release = run.execute(session, request, options, session.loaded.runtime.cache_dir)
+    data = manifest.build(release, {"command": title.removeprefix("sc-ci "), **(meta or {})})
+    publish.publish(data, title, session.ci, out=out, output_dir=output_dir)
+    sys.stdout.flush()
+    return release, data
 
 
 def dry_run(commands: Sequence[Sequence[str]]) -> list[StepResult]:
@@ -39,6 +56,6 @@ def outputs(results: Sequence[StepResult]) -> dict[str, str]:
 
 
 def exit_code(results: Sequence[StepResult]) -> int:
-    """Direct commands fail closed: any failed step is exit 1 (release flows apply the policy)."""
+    """Direct commands fail closed (docs/configuration.md, "Exit codes"): the closed policy's verdict."""
     sys.stdout.flush()
-    return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+    return verdict(results, Policy.closed(), registry.FEATURES).exit_code

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 
-from sc_ci.commands import action, common, demo, doctor, image, provenance, sbom, stack, tools
+from sc_ci.commands import action, common, demo, doctor, image, provenance, release, sbom, stack, tools
 
 Register = Callable[["argparse._SubParsersAction[common.Parser]"], None]
 MODULES: tuple[Register, ...] = (
+    release.register,
     image.register,
     sbom.register,
     stack.register,

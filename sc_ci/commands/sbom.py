@@ -11,19 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sc_ci import parallel
-from sc_ci.commands import common, output, signing
-from sc_ci.commands.session import Session, open_session
+from sc_ci.commands import common, output
+from sc_ci.engine import signing
+from sc_ci.engine.context import RunOptions
+from sc_ci.engine.plan import Request
+from sc_ci.engine.policy import Policy
 from sc_ci.errors import ConfigError, StepFailed, UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
-from sc_ci.sbom import formats, multiarch, naming, reference, store
+from sc_ci.sbom import formats, multiarch, store
 from sc_ci.sbom.formats import SbomFormat
-from sc_ci.services.registry import is_plain_http
+from sc_ci.session import Session, open_session
 from sc_ci.steps import sbom as sbom_step
 from sc_ci.steps.interface import Outcome, StepResult
 from sc_ci.steps.sbom import Sbom, SbomSettings, Target
 from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools import syft as syft_tool
 from sc_ci.tools.cosign import Cosign
 
 log = get_logger("sbom")
@@ -179,127 +181,38 @@ def _signing_plan(session: Session, cosign: Cosign) -> SigningPlan:
 
 
 def generate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """SBOMs through the engine's sbom step (and sbom-attach with --attach); --output FILE or stdout take
+    the one SBOM made, a directory gets every file."""
     flags = _flags(args)
     if args.key:
         flags["signing.privateKey"] = args.key
-    if args.output:
-        flags["sbom.output.local"] = args.output
-    session = open_session(args, env, flags)
-    return run_sboms(session, "sbom generate", attach=args.attach)
-
-
-def run_sboms(session: Session, title: str, *, attach: bool) -> int:
-    """Generate (and attach) the SBOMs of every image of the session; report; exit code."""
-    made, results = sbom_results(session, attach=attach)
-    if made is None:
-        return 0
-    if not session.loaded.security.sbom.output.local and not attach and made:
-        sys.stdout.write(made[0].data.decode("utf-8"))
-        sys.stdout.flush()
-        output.report(title, session, results, out=sys.stderr)
-    else:
-        output.report(title, session, results)
-    return output.exit_code(results)
-
-
-def sbom_results(session: Session, *, attach: bool) -> tuple[list[Sbom] | None, list[StepResult]]:
-    """Generate (and attach) the SBOMs of every image of the session: the SBOMs made (None on a dry
-    run) and the step results. The release orchestrator and the sbom commands share this."""
+    given = args.output
+    to_dir = bool(given) and (given.endswith(("/", "\\")) or Path(given).expanduser().is_dir())
+    if to_dir:
+        flags["sbom.output.local"] = given
+    session = open_session(args, env, {**flags, "sbom.enabled": True})
     sbom_config = session.loaded.security.sbom
-    settings = SbomSettings.from_config(sbom_config)
-    syft = syft_tool.find(session.env)
-    cosign = session.cosign() if attach else None
-    plan = _signing_plan(session, cosign) if cosign is not None else None
-    images = session.resolve_digests()
-    per_image = parallel.map_bounded(lambda image: (image, _targets(session, image)), list(images),
-                                     session.workers)
-    count = sum(len(targets) for _, targets in per_image) * len(settings.formats)
-    destination = Destination.choose(sbom_config.output.local, attaching=attach, count=count)
-    if session.dry_run:
-        output.dry_run(_dry_run_commands(syft, cosign, plan, per_image, settings, destination))
-        return None, []
-    destination.prepare()
-    with session.docker_config() as docker_config, tempfile.TemporaryDirectory(prefix="sc-ci-attest-") as tmp:
-        if plan is not None:
-            plan = plan.with_docker_config(docker_config)
-        run = _Run(session, syft, cosign, plan, settings, destination, Path(tmp), docker_config)
-        outcomes = parallel.map_bounded(run.image, per_image, session.workers)
-    return [s for _, sboms in outcomes for s in sboms], [r for rs, _ in outcomes for r in rs]
-
-
-@dataclass
-class _Run:
-    """One generate run's shared state, used from the worker threads (one image each)."""
-
-    session: Session
-    syft: syft_tool.Syft
-    cosign: Cosign | None
-    plan: SigningPlan | None
-    settings: SbomSettings
-    destination: Destination
-    workdir: Path
-    docker_config: str | None
-
-    def image(self, item: tuple[ImageRef, list[Target]]) -> tuple[list[StepResult], list[Sbom]]:
-        """Every manifest of one image: generate, save, attach; then the index reference."""
-        image, targets = item
-        plain_http = is_plain_http(image.registry, self.session.registry.insecure)
-        results: list[StepResult] = []
-        made: list[Sbom] = []
-        entries: list[reference.SbomEntry] = []
-        complete = True
-        for target in targets:
-            generated, sboms = sbom_step.generate_step(self.syft, target, self.settings, plain_http=plain_http,
-                                                       docker_config=self.docker_config)
-            results.append(generated)
-            made += sboms
-            complete = complete and not generated.failed
-            for sbom in sboms:
-                local = self._save(sbom)
-                if self.cosign is None or self.plan is None:
-                    continue
-                attached = sbom_step.attach(self.cosign, self.plan, sbom, self.settings, workdir=self.workdir,
-                                            local_copy=local)
-                results.append(attached)
-                complete = complete and not attached.failed
-                whole = attached.details.get("predicateType") == sbom.format.predicate_type
-                entries.append(sbom.entry(attached=whole))
-        is_index = bool(targets[0].platform)
-        if is_index and complete and self.cosign is not None and self.plan is not None:
-            results.append(sbom_step.attach_index(self.cosign, self.plan, image, entries, workdir=self.workdir))
-        return results, made
-
-    def _save(self, sbom: Sbom) -> Path | None:
-        saved = self.destination.save(sbom)
-        if saved is not None or self.cosign is None:
-            return saved
-        decision_over = len(sbom.data) > self.settings.max_size and self.settings.oversize == "digest"
-        if not decision_over:
-            return None
-        store.prepare_dir(store.DEFAULT_DIR)  # the digest fallback needs the file kept somewhere
-        path = store.write_atomic(store.DEFAULT_DIR / sbom.filename, sbom.data)
-        log.warning("%s is too large to attach whole: kept at %s (set --output or security.sbom.output.local "
-                    "to choose where)", sbom.filename, path)
-        return path
-
-
-def _dry_run_commands(syft: syft_tool.Syft, cosign: Cosign | None, plan: SigningPlan | None,
-                      per_image: Sequence[tuple[ImageRef, list[Target]]], settings: SbomSettings,
-                      destination: Destination) -> list[list[str]]:
-    commands: list[list[str]] = []
-    for _, targets in per_image:
-        for target in targets:
-            outs = [(fmt.syft_output(settings.cyclonedx_version),
-                     (destination.path or Path("<tmp>")) / _file_name(target, fmt)) for fmt in settings.formats]
-            commands.append(syft.scan_argv(target.ref, outs))
-            if cosign is not None and plan is not None:
-                commands += [cosign.attest_argv(target.ref, plan.key, Path(_file_name(target, fmt)),
-                                                fmt.cosign_type, plan.options) for fmt in settings.formats]
-    return commands
-
-
-def _file_name(target: Target, fmt: SbomFormat) -> str:
-    return naming.sbom_filename(target.image, fmt, target.platform or None)
+    local = sbom_config.output.local
+    destination = None if to_dir or (given is None and local) else Destination.choose(
+        given, attaching=args.attach, count=len(session.images) * len(sbom_config.formats))
+    steps = ["sbom", "sbom-attach"] if args.attach else ["sbom"]
+    to_stdout = destination is not None and destination.kind == "stdout"
+    options = RunOptions(attach_sboms=args.attach)
+    release, _ = output.run_release(session, Request(steps, Policy.closed()), title="sc-ci sbom generate",
+                                    options=options, out=sys.stderr if to_stdout else None)
+    made = [s for r in release.results if r.step == "sbom" and isinstance(r.payload, tuple) for s in r.payload]
+    if destination is not None and destination.kind in ("file", "stdout") and made:
+        if len(made) > 1:
+            raise UsageError(f"{len(made)} SBOMs were made and --output names one file (or stdout)",
+                             why="a multi-arch index has one SBOM per platform manifest",
+                             fix=f"Give a directory: --output {(given or 'sbom').rstrip('/')}/")
+        if destination.kind == "stdout":
+            sys.stdout.write(made[0].data.decode("utf-8"))
+            sys.stdout.flush()
+        else:
+            destination.prepare()
+            destination.save(made[0])
+    return release.verdict.exit_code
 
 
 # ---------------------------------------------------------------------------------------------- attach

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from sc_ci.commands import common, image, output
-from sc_ci.commands import sbom as sbom_commands
-from sc_ci.commands.session import open_session
+from sc_ci.commands import common, output
+from sc_ci.engine.plan import Request
+from sc_ci.engine.policy import Policy
 from sc_ci.errors import UsageError
+from sc_ci.session import open_session
 
 EPILOG = """examples:
   sc-ci stack sign -s mystack -e production --registry registry.example.com/team --version 1.4.0
   sc-ci stack sign -s mystack -e staging --workers 8 --dry-run
-images come from .sc/stacks/STACK/client.yaml: compose services in `runs:` or `config.image`."""
+images come from .sc/stacks/STACK/client.yaml as Simple Container names them: each compose service in `runs:`
+is REGISTRY/STACK--SERVICE:VERSION, a single-image stack REGISTRY/STACK:VERSION (docs/simple-container.md)."""
 
 EPILOG_SBOM = """examples:
   sc-ci stack sbom -s mystack -e production --output sbom/ --key cosign.key
@@ -44,7 +46,8 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
 
 def _stack_args(p: common.Parser) -> None:
     common.common(p)
-    p.add_argument("--registry", help="registry/prefix for images named by service (REGISTRY/SERVICE:VERSION)")
+    p.add_argument("--registry",
+                   help="registry/prefix of the images the stack builds (REGISTRY/STACK--SERVICE:VERSION)")
     p.add_argument("--version", dest="image_version", help="tag for images named by service")
     p.add_argument("--workers", type=int, default=None, help="images handled in parallel (default 4)")
 
@@ -68,9 +71,10 @@ def sign(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.tlog is not None:
         flags["signing.sigstore.transparencyLog"] = args.tlog
     session = open_session(args, env, flags)
-    results = image.sign_images(session)
-    output.report(f"stack sign {args.stack}/{args.environment}", session, results)
-    return output.exit_code(results)
+    steps = ["sign", "verify"] if session.loaded.security.signing.verify.enabled else ["sign"]
+    release, _ = output.run_release(session, Request(steps, Policy.closed()),
+                                    title=f"sc-ci stack sign {args.stack}/{args.environment}")
+    return release.verdict.exit_code
 
 
 def sbom_cmd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -86,5 +90,7 @@ def sbom_cmd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.tlog is not None:
         flags["signing.sigstore.transparencyLog"] = args.tlog
     session = open_session(args, env, flags)
-    return sbom_commands.run_sboms(session, f"stack sbom {args.stack}/{args.environment}",
-                                   attach=session.loaded.security.sbom.to_registry)
+    steps = ["sbom", "sbom-attach"] if session.loaded.security.sbom.to_registry else ["sbom"]
+    release, _ = output.run_release(session, Request(steps, Policy.closed()),
+                                    title=f"sc-ci stack sbom {args.stack}/{args.environment}")
+    return release.verdict.exit_code

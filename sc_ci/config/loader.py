@@ -39,6 +39,7 @@ class LoadedConfig:
     project_root: Path
     origins: Mapping[Loc, _Ranked] = field(repr=False)
     env: Mapping[str, str] = field(repr=False)
+    upstream: tuple[str, ...] = ()  # project images it does not build (compose services without build)
 
     def origin(self, path: str) -> OriginKind:
         """Which source set `path` ("signing.enabled" or "security.signing.enabled"): flag, env, input, yaml
@@ -114,9 +115,7 @@ def load(
     """Read every source, merge per key by precedence, validate once. Raises ConfigError (exit code 2)."""
     security_flags, runtime_flags = _split_flags(flags or {})
     arguments = {"config": config_path, "stack": stack, "environment": environment}
-    runtime = RuntimeSettings.from_env(
-        env, {**runtime_flags, **{k: v for k, v in arguments.items() if v is not None}}
-    )
+    runtime = RuntimeSettings.from_env(env, {**runtime_flags, **{k: v for k, v in arguments.items() if v is not None}})
     root = Path(project_root) if project_root is not None else Path.cwd()
     runtime = _rooted(runtime, root)
     project = _read_yaml(runtime, root, env)
@@ -134,7 +133,8 @@ def load(
     except ValidationError as exc:
         raise to_error(issues_from(exc, SecurityConfig, data, _Lookup(origins))) from exc
     images = runtime.images or project.images
-    return LoadedConfig(security, images, runtime, root, origins, env)
+    upstream = () if runtime.images else tuple(i.ref for i in project.project_images if not i.built)
+    return LoadedConfig(security, images, runtime, root, origins, env, upstream)
 
 
 def _split_flags(flags: Mapping[str, object]) -> tuple[dict[str, object], dict[str, object]]:
@@ -162,9 +162,7 @@ def _rooted(runtime: RuntimeSettings, root: Path) -> RuntimeSettings:
 def _read_yaml(runtime: RuntimeSettings, root: Path, env: Mapping[str, str]) -> ProjectConfig:
     naming = ImageNaming(runtime.registry, runtime.version, env, wanted=not runtime.images)
     if runtime.config is not None:
-        return read_file(
-            runtime.config, root=root, stack=runtime.stack, environment=runtime.environment, naming=naming
-        )
+        return read_file(runtime.config, root=root, stack=runtime.stack, environment=runtime.environment, naming=naming)
     if runtime.stack is not None:
         return read_stack(root, runtime.stack, runtime.environment, naming)
     return ProjectConfig()

@@ -515,6 +515,7 @@ class ScanConfig(Section):
 
 class PolicyConfig(Section):
     fail_open: StrictBool = True  # a failed step is reported but does not fail the job
+    fail_fast: StrictBool = False  # after the first failure that fails the job, start no further step
 
 
 class SecurityConfig(Section):

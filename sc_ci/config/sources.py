@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -20,8 +19,9 @@ from pydantic_settings import (
 
 from sc_ci.config.diagnose import FieldKind, Loc, canonical, dotted
 from sc_ci.config.model import SHORTHANDS, SecurityConfig, tool_dicts
-from sc_ci.config.yamlio import YamlDoc
+from sc_ci.config.yamlio import YamlDoc, parse_yaml
 from sc_ci.errors import ConfigError
+from sc_ci.sanitize import one_line, quoted
 
 OriginKind = Literal["flag", "env", "input", "yaml", "default"]
 ENV_PREFIX = "SC_CI_"
@@ -72,7 +72,7 @@ def parse_bool(value: object, *, loc: Loc, origin: Origin) -> bool:
         return text in _TRUE
     fix = origin.setting.format(value="true") if origin.setting else "true"
     raise ConfigError(
-        f"{value!r} is not a boolean",
+        f"{quoted(value, 60)} is not a boolean",
         path=dotted(loc),
         why=origin.describe(),
         fix=f"use true or false (yes/no and 1/0 also work): {fix}",
@@ -86,11 +86,14 @@ def parse_list(value: str) -> list[str]:
 
 def _tools(value: object, *, loc: Loc, origin: Origin) -> object:
     if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
+        try:  # the bounded loader: a flag or variable is as untrusted as a file
+            value = parse_yaml(value, Path(origin.where)).data
+        except ConfigError as exc:
             raise ConfigError(
-                "not a valid list", path=dotted(loc), why=f"{origin.describe()}: {exc}", fix="grype,trivy"
+                "not a valid list",
+                path=dotted(loc),
+                why=f"{origin.describe()}: {one_line(exc.what)}",
+                fix="grype,trivy",
             ) from exc
     return tool_dicts(parse_list(value) if isinstance(value, str) else value)
 
@@ -162,18 +165,12 @@ class ActionInput:
 ACTION_INPUTS: tuple[ActionInput, ...] = (
     ActionInput("sign", "security.signing.enabled", "Sign each image with cosign (true/false)."),
     ActionInput("keyless", "security.signing.keyless", "Keyless (OIDC) signing; false needs private-key."),
-    ActionInput(
-        "private-key", "security.signing.privateKey", "Key: file path, cosign URI or ${secret:NAME}."
-    ),
+    ActionInput("private-key", "security.signing.privateKey", "Key: file path, cosign URI or ${secret:NAME}."),
     ActionInput("public-key", "security.signing.publicKey", "Public key for verification (path, URI, ref)."),
     ActionInput("verify", "security.signing.verify.enabled", "Verify signatures after signing (true/false)."),
-    ActionInput(
-        "storage", "security.signing.storage", "Where signatures go: legacy (.sig tags), referrers, both."
-    ),
+    ActionInput("storage", "security.signing.storage", "Where signatures go: legacy (.sig tags), referrers, both."),
     ActionInput("oidc-issuer", "security.signing.verify.oidcIssuer", "Expected OIDC issuer when verifying."),
-    ActionInput(
-        "identity-regexp", "security.signing.verify.identityRegexp", "Expected signer identity regexp."
-    ),
+    ActionInput("identity-regexp", "security.signing.verify.identityRegexp", "Expected signer identity regexp."),
     ActionInput("sbom", "security.sbom.enabled", "Generate and attach an SBOM (true/false)."),
     ActionInput("sbom-format", "security.sbom.format", "cyclonedx-json, spdx-json or syft-json."),
     ActionInput("provenance", "security.provenance.enabled", "Attach SLSA v1 provenance (true/false)."),
@@ -205,9 +202,7 @@ def input_layer(env: Mapping[str, str]) -> Layer:
         value = input_value(env, spec)
         if value is None or not spec.target.startswith("security."):
             continue
-        origin = Origin(
-            "input", f"action input '{spec.name}' ({spec.env_var})", f"with:\n  {spec.name}: {{value}}"
-        )
+        origin = Origin("input", f"action input '{spec.name}' ({spec.env_var})", f"with:\n  {spec.name}: {{value}}")
         layer.set(spec.target.split(".")[1:], value, origin)
     return layer
 
@@ -219,7 +214,7 @@ def _bool_value(value: object) -> object:
     if isinstance(value, str):
         text = value.strip().lower()
         if text not in _TRUE | _FALSE:
-            raise ValueError(f"{value!r} is not a boolean (true/false, yes/no, 1/0)")
+            raise ValueError(f"{quoted(value, 60)} is not a boolean (true/false, yes/no, 1/0)")
         return text in _TRUE
     return value
 
@@ -235,9 +230,7 @@ def _lower(value: object) -> object:
 class RuntimeSettings(BaseSettings):
     """How this run behaves (not what the policy says): `SC_CI_<FIELD>`, some also as action inputs."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, case_sensitive=False, frozen=True, extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=False, frozen=True, extra="forbid")
 
     config: Path | None = None
     stack: str | None = None
@@ -249,6 +242,10 @@ class RuntimeSettings(BaseSettings):
     registry: str | None = None
     version: str | None = None
     images: Annotated[tuple[str, ...], BeforeValidator(_image_list)] = ()
+    cache_dir: Path | None = None  # digest-keyed cache (SBOMs, scan results); keep it with the CI's cache
+    output_dir: Path | None = None  # where release.json and reports go
+    shard: str | None = None  # K/N: this job's share of the images
+    tag_pattern: str = "v{version}"  # the git tag a successful release creates
 
     @classmethod
     def settings_customise_sources(
@@ -263,9 +260,7 @@ class RuntimeSettings(BaseSettings):
         return (init_settings,)
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], overrides: Mapping[str, object] | None = None
-    ) -> RuntimeSettings:
+    def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, object] | None = None) -> RuntimeSettings:
         """Layer action inputs < `SC_CI_*` < `overrides` (flags and arguments); empty values mean unset."""
         runtime_inputs = {s.env_var for s in ACTION_INPUTS if s.target.startswith("runtime.")}
         inputs = {k: v for k, v in env.items() if k.upper() in runtime_inputs}
@@ -296,7 +291,12 @@ def _runtime_error(exc: ValidationError, where: dict[str, str]) -> ConfigError:
     problems = []
     for err in exc.errors(include_url=False):
         key = str(err["loc"][0]) if err["loc"] else ""
-        problems.append((where.get(key, f"SC_CI_{key.upper()}"), err["msg"].removeprefix("Value error, ")))
+        problems.append(
+            (
+                one_line(where.get(key, f"SC_CI_{key.upper()}"), 80),
+                one_line(err["msg"].removeprefix("Value error, "), 200),
+            )
+        )
     names = ", ".join(dict.fromkeys(name for name, _ in problems))
     if len(problems) == 1:
         return ConfigError(problems[0][1], path=problems[0][0], fix=f"correct or unset {names}")
@@ -319,7 +319,5 @@ class _MappingSource(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {k.lower(): v for k, v in self._mapping.items() if v.strip()}
 
-    def prepare_field_value(
-        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
-    ) -> Any:
+    def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool) -> Any:
         return value  # no JSON decoding: list values are newline/comma separated

@@ -92,6 +92,18 @@ def error_command(title: str, body: str) -> str:
     return f"::error title={escape_property(title)}::{escape_data(secrets.mask(body))}"
 
 
+def warning_command(title: str, body: str) -> str:
+    return f"::warning title={escape_property(title)}::{escape_data(secrets.mask(body))}"
+
+
+def failure_annotations(failures: Sequence[tuple[str, str, bool]]) -> list[str]:
+    """::error for failures that fail the job, ::warning for tolerated ones (fail-open is loud), at most
+    10 of each (GitHub shows no more per step)."""
+    errors = [error_command(t, m) for t, m, blocking in failures if blocking][:MAX_ANNOTATIONS]
+    warnings = [warning_command(t, m) for t, m, blocking in failures if not blocking][:MAX_ANNOTATIONS]
+    return errors + warnings
+
+
 def error_annotations(results: Sequence[StepResult]) -> list[str]:
     """One annotation per failed step, at most 10 (GitHub shows no more per step)."""
     failed = [r for r in results if r.failed][:MAX_ANNOTATIONS]

@@ -7,21 +7,27 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from sc_ci.ci.interface import CIContext
-from sc_ci.errors import VerificationFailed
+from sc_ci.errors import StepFailed, VerificationFailed
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
 from sc_ci.provenance import check, statement
 from sc_ci.provenance.interface import COSIGN_TYPE, Json
-from sc_ci.steps.interface import StepResult, skipped, timed
+from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
 from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools import cosign as cosign_tool
 from sc_ci.tools.cosign import Cosign
+
+if TYPE_CHECKING:
+    from sc_ci.config.model import Feature
+    from sc_ci.engine.context import RunContext
+    from sc_ci.engine.plan import PlannedImage
 
 STEP = "provenance"
 VERIFY_STEP = "verify-provenance"
@@ -177,3 +183,104 @@ def _why(found: list[check.Facts]) -> str:
     for f in found:
         lines.append(f"builder {f.builder_id or '-'}, source {f.source_repo or '-'}, commit {f.git_sha or '-'}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- as an engine step
+
+
+def same_build(a: Mapping[str, object], b: Mapping[str, object]) -> bool:
+    """Two provenance predicates record the same build: equal buildDefinition and builder id (the run's
+    timestamps and invocation id differ between runs of one release)."""
+    def key(p: Mapping[str, object]) -> tuple[object, object]:
+        run = p.get("runDetails")
+        builder = run.get("builder") if isinstance(run, dict) else None
+        return p.get("buildDefinition"), builder.get("id") if isinstance(builder, dict) else None
+
+    return key(a) == key(b)
+
+
+class ProvenanceStep:
+    """`provenance`: SLSA v1 provenance from the CI context, attached as a signed `slsaprovenance1`
+    attestation and read back; skipped outside CI without explicit facts; not attached again when the
+    same build is already attested by the same key or identity."""
+
+    name: ClassVar[str] = STEP
+    feature: ClassVar[Feature] = "provenance"
+    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    resource: ClassVar[Resource] = Resource.NETWORK
+    requires: ClassVar[tuple[str, ...]] = ()
+    after: ClassVar[tuple[str, ...]] = ("scan",)
+    signs: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.request: Request | None = None
+
+    def enabled(self, ctx: RunContext) -> bool:
+        return bool(ctx.security.provenance.enabled)
+
+    def prepare(self, ctx: RunContext) -> None:
+        from sc_ci.provenance import envvars, facts
+
+        config = ctx.security.provenance
+        started = ctx.started
+        context, is_explicit = facts.context(ctx.session, ctx.options.explicit)
+        if not context.is_ci and not is_explicit:
+            log.warning("provenance skipped: %s", SKIP_REASON)
+            self.request = Request(context, statement.Options(), started)
+            return
+        statement.describe(context)  # missing CI facts fail here, before any tool or network call
+        plan = ctx.signing_plan()  # registers every credential it reads as a secret: before the env
+        base_images = facts.base_images(ctx.session, ctx.options.dockerfile, ctx.options.build_args,
+                                        config.metadata.include_materials)
+        sanitized = envvars.sanitize(ctx.env, context.platform) if config.metadata.include_env else None
+        if sanitized is not None and sanitized.dropped:
+            log.info("environment left out of the provenance: %s",
+                     ", ".join(f"{name} ({why})" for name, why in sanitized.dropped.items()))
+        options = statement.Options(builder_id=config.builder.id, include_materials=config.metadata.include_materials,
+                                    base_images=base_images, env=sanitized.values if sanitized else None)
+        statement.predicate(context, statement.Timings(started, started), options)  # secrets in facts: fail closed
+        verify = ctx.options.provenance_verify is not False and can_verify(plan)
+        self.request = Request(context, options, started, explicit=is_explicit, verify=verify,
+                               output_dir=ctx.options.statement_dir)
+
+    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
+        if self.request is None or not self.request.applies:
+            return []
+        plan = ctx.signing_plan()
+        return [ctx.cosign().attest_argv(image.name, plan.key, Path("<provenance.json>"), COSIGN_TYPE, plan.options)]
+
+    def run(self, ctx: RunContext, image: PlannedImage,
+            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
+        assert self.request is not None
+        plan = ctx.signing_plan().with_docker_config(ctx.docker_config)
+        if self.request.applies:
+            existing = self._existing(ctx, image, plan)
+            if existing is not None:
+                return [existing]
+        result = attach(ctx.cosign(), image.ref, plan, self.request)
+        if result.outcome is Outcome.OK:
+            path = result.details.get("statement", "")
+            result = replace(result, artifacts=(Artifact("attestation", image.name, COSIGN_TYPE,
+                                                         "https://slsa.dev/provenance/v1", path=path),))
+        return [result]
+
+    def _existing(self, ctx: RunContext, image: PlannedImage, plan: SigningPlan) -> StepResult | None:
+        from sc_ci.steps import attachments
+
+        if (ctx.security.signing.force or not can_verify(plan) or self.request is None
+                or not attachments.may_exist(ctx, image.ref, "att", plan.options)):
+            return None
+        wanted = statement.predicate(self.request.context, statement.Timings(self.request.started, now()),
+                                     self.request.options)
+        try:
+            found = check.covering(plan.verify_attestation(ctx.cosign(), image.name, COSIGN_TYPE),
+                                   image.ref.digest or "")
+        except StepFailed:
+            return None
+        if not any(same_build(_mapping(s.get("predicate")), wanted) for s in found):
+            return None
+        command = consumer_command(image.name, plan)
+        return StepResult(STEP, image.name, Outcome.SKIPPED, "already attested: the same build's SLSA v1 provenance "
+                          "by the same signer", details={"command": command} if command else {},
+                          artifacts=(Artifact("attestation", image.name, COSIGN_TYPE,
+                                              "https://slsa.dev/provenance/v1", reused=True),), reused=True)

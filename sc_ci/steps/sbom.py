@@ -9,20 +9,27 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sc_ci.config.model import Oversize, SbomConfig
-from sc_ci.errors import StepFailed, VerificationFailed
+from sc_ci.errors import ConfigError, StepFailed, VerificationFailed
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
-from sc_ci.sbom import formats, naming, reference, size
+from sc_ci.sbom import formats, multiarch, naming, reference, size, store
 from sc_ci.sbom.formats import SbomFormat
 from sc_ci.sbom.validate import Validated, validate
+from sc_ci.services.registry import is_plain_http
+from sc_ci.steps import attachments
 from sc_ci.steps import sign as sign_step
-from sc_ci.steps.interface import StepResult, timed
+from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
 from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import Cosign
 from sc_ci.tools.syft import Syft
+
+if TYPE_CHECKING:
+    from sc_ci.config.model import Feature
+    from sc_ci.engine.context import RunContext
+    from sc_ci.engine.plan import PlannedImage
 
 log = get_logger("sbom")
 
@@ -365,3 +372,202 @@ def verify_index(cosign: Cosign, plan: SigningPlan, index: ImageRef, platforms: 
                                              tlog=plan.options.tlog)})
 
     return timed("sbom-verify", index.by_digest, action)
+
+
+# ---------------------------------------------------------------------------------------------- as engine steps
+
+
+def targets(ctx: RunContext, image: ImageRef) -> list[Target]:
+    """The manifests to describe: the image itself, or each platform manifest of an index."""
+    manifest = ctx.manifest(image)
+    if not manifest.is_index:
+        return [Target(image)]
+    return [Target(image.with_digest(p.digest), p.platform)
+            for p in multiarch.platform_manifests(manifest.body, str(image))]
+
+
+class SbomStep:
+    """`sbom`: one syft run per manifest writes every configured format, each validated; reused from the
+    digest-keyed cache when this syft made them before; saved to `sbom.output.local` when set."""
+
+    name: ClassVar[str] = "sbom"
+    feature: ClassVar[Feature] = "sbom"
+    tools: ClassVar[tuple[str, ...]] = ("syft",)
+    resource: ClassVar[Resource] = Resource.CPU
+    requires: ClassVar[tuple[str, ...]] = ()
+    after: ClassVar[tuple[str, ...]] = ()
+    signs: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.settings = SbomSettings(())
+        self.directory: Path | None = None
+
+    def enabled(self, ctx: RunContext) -> bool:
+        return bool(ctx.security.sbom.enabled)
+
+    def prepare(self, ctx: RunContext) -> None:
+        sbom = ctx.security.sbom
+        self.settings = SbomSettings.from_config(sbom)
+        local = sbom.output.local
+        self.directory = Path(local).expanduser() if local else None
+        if self.directory is not None and not self.directory.is_absolute():
+            self.directory = ctx.session.loaded.project_root / self.directory
+        if self.directory is not None and not ctx.dry_run:
+            store.prepare_dir(self.directory)
+
+    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
+        syft = ctx.syft()
+        out = self.directory or Path("<tmp>")
+        return [syft.scan_argv(t.ref, [(fmt.syft_output(self.settings.cyclonedx_version),
+                                        out / naming.sbom_filename(t.image, fmt, t.platform or None))
+                                       for fmt in self.settings.formats]) for t in targets(ctx, image.ref)]
+
+    def _cache_key(self, ctx: RunContext, target: Target, fmt: SbomFormat) -> dict[str, str]:
+        return {"digest": target.image.digest or "", "syft": ctx.syft().version, "format": fmt.name,
+                "cyclonedx": self.settings.cyclonedx_version or ""}
+
+    def _cached(self, ctx: RunContext, target: Target) -> list[Sbom] | None:
+        if ctx.cache is None:
+            return None
+        found: list[Sbom] = []
+        for fmt in self.settings.formats:
+            data = ctx.cache.get("sbom", self._cache_key(ctx, target, fmt))
+            if data is None:
+                return None
+            try:
+                sbom = replace(parse(data, target, f"the cached {fmt.label} SBOM of {target.ref}", fmt), source="")
+            except StepFailed as exc:
+                log.warning("cached SBOM ignored: %s", exc.what)
+                return None
+            described = formats.subject_digest(sbom.document, fmt)
+            if described is not None and described != target.image.digest:
+                log.warning("cached SBOM for %s describes %s: ignored", target.ref, described)
+                return None
+            found.append(sbom)
+        return found
+
+    def run(self, ctx: RunContext, image: PlannedImage,
+            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
+        plain_http = is_plain_http(image.ref.registry, ctx.session.registry.insecure)
+        results: list[StepResult] = []
+        for target in targets(ctx, image.ref):
+            cached = self._cached(ctx, target)
+            if cached is not None:
+                result = StepResult(self.name, target.ref, Outcome.OK,
+                                    f"{', '.join(s.format.name for s in cached)}{target.label()}: "
+                                    f"{package_summary(cached[0].packages())}, valid (cached)",
+                                    details={"formats": ", ".join(s.format.name for s in cached), "cached": "true"},
+                                    reused=True)
+                made = cached
+            else:
+                result, made = generate_step(ctx.syft(), target, self.settings, plain_http=plain_http,
+                                             docker_config=ctx.docker_config)
+                if ctx.cache is not None:
+                    for sbom in made:
+                        ctx.cache.put("sbom", self._cache_key(ctx, target, sbom.format), sbom.data)
+            files: list[Artifact] = []
+            for sbom in made:
+                path = store.write_atomic(self.directory / sbom.filename, sbom.data) if self.directory else None
+                files.append(Artifact("sbom-file", target.ref, sbom.format.name, path=str(path or ""),
+                                      digest=sbom.sha256))
+            results.append(replace(result, artifacts=tuple(files), payload=tuple(made)))
+        return results
+
+
+class SbomAttachStep:
+    """`sbom-attach`: each SBOM attached to its manifest as a signed attestation (or, too large, a digest
+    reference); an index gets a reference listing its platforms' SBOMs. An attestation already there with
+    the same predicate, by the same key or identity, is not attached again."""
+
+    name: ClassVar[str] = "sbom-attach"
+    feature: ClassVar[Feature] = "sbom"
+    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    resource: ClassVar[Resource] = Resource.NETWORK
+    requires: ClassVar[tuple[str, ...]] = ("sbom",)
+    after: ClassVar[tuple[str, ...]] = ("scan",)
+    signs: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.settings = SbomSettings(())
+
+    def enabled(self, ctx: RunContext) -> bool:
+        sbom = ctx.security.sbom
+        attach = ctx.options.attach_sboms
+        return bool(sbom.enabled and (sbom.to_registry if attach is None else attach))
+
+    def prepare(self, ctx: RunContext) -> None:
+        if not ctx.security.sbom.attach.sign:
+            raise ConfigError("unsigned SBOM attachments are not supported", path="security.sbom.attach.sign",
+                              why="an SBOM attached without a signature cannot be told from one anybody pushed",
+                              fix="security:\n  sbom:\n    attach:\n      sign: true\n"
+                                  "# or keep the SBOM local only: sbom.output.registry: false")
+        self.settings = SbomSettings.from_config(ctx.security.sbom)
+        ctx.signing_plan()
+
+    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
+        cosign, plan = ctx.cosign(), ctx.signing_plan()
+        return [cosign.attest_argv(t.ref, plan.key, Path(naming.sbom_filename(t.image, fmt, t.platform or None)),
+                                   fmt.cosign_type, plan.options)
+                for t in targets(ctx, image.ref) for fmt in self.settings.formats]
+
+    def run(self, ctx: RunContext, image: PlannedImage,
+            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
+        cosign, plan = ctx.cosign(), ctx.signing_plan().with_docker_config(ctx.docker_config)
+        results: list[StepResult] = []
+        entries: list[reference.SbomEntry] = []
+        complete = True
+        for generated in prior.get("sbom", ()):
+            sboms = generated.payload if isinstance(generated.payload, tuple) else ()
+            local = {a.format: a.path for a in generated.artifacts if a.path}
+            for sbom in sboms:
+                assert isinstance(sbom, Sbom)
+                existing = self._existing(ctx, cosign, plan, sbom)
+                if existing is not None:
+                    results.append(existing)
+                    entries.append(sbom.entry(attached=True))
+                    continue
+                keep = Path(local[sbom.format.name]) if sbom.format.name in local else self._kept(sbom)
+                with tempfile.TemporaryDirectory(prefix="sc-ci-attest-", dir=ctx.workdir) as tmp:
+                    attached = attach(cosign, plan, sbom, self.settings, workdir=Path(tmp), local_copy=keep)
+                complete = complete and not attached.failed
+                whole = attached.details.get("predicateType") == sbom.format.predicate_type
+                entries.append(sbom.entry(attached=whole))
+                artifact = Artifact("attestation", sbom.target.ref, sbom.format.name,
+                                    attached.details.get("predicateType", ""), digest=sbom.sha256)
+                results.append(replace(attached, artifacts=() if attached.failed else (artifact,)))
+        if entries and entries[0].platform and complete:
+            with tempfile.TemporaryDirectory(prefix="sc-ci-attest-", dir=ctx.workdir) as tmp:
+                results.append(attach_index(cosign, plan, image.ref, entries, workdir=Path(tmp)))
+        return results or [skipped(self.name, image.name, "no SBOM to attach")]
+
+    def _kept(self, sbom: Sbom) -> Path | None:
+        """An SBOM too large to attach whole (oversize: digest) is kept on disk even without
+        sbom.output.local: the attested digest must name a file someone holds."""
+        if len(sbom.data) <= self.settings.max_size or self.settings.oversize != "digest":
+            return None
+        store.prepare_dir(store.DEFAULT_DIR)
+        path = store.write_atomic(store.DEFAULT_DIR / sbom.filename, sbom.data)
+        log.warning("%s is too large to attach whole: kept at %s (set --output or security.sbom.output.local "
+                    "to choose where)", sbom.filename, path)
+        return path
+
+    def _existing(self, ctx: RunContext, cosign: Cosign, plan: SigningPlan, sbom: Sbom) -> StepResult | None:
+        """The SBOM is already attested to this manifest with exactly this predicate (a verified
+        attestation by this plan's key or identity): reused, nothing attached."""
+        if ctx.security.signing.force or not attachments.may_exist(ctx, sbom.target.image, "att", plan.options):
+            return None
+        try:
+            statements = _statements_for(plan, cosign, sbom.target, sbom.format.predicate_type,
+                                         sbom.format.cosign_type)
+        except StepFailed:
+            return None
+        if not any(s.get("predicate") == sbom.document for s in statements):
+            return None
+        artifact = Artifact("attestation", sbom.target.ref, sbom.format.name, sbom.format.predicate_type,
+                            digest=sbom.sha256, reused=True)
+        return StepResult(self.name, sbom.target.ref, Outcome.SKIPPED,
+                          f"{sbom.format.name}{sbom.target.label()}: already attested (same SBOM, same signer)",
+                          details={"format": sbom.format.name, "predicateType": sbom.format.predicate_type,
+                                   "command": consumer_command(plan, sbom.target.ref, sbom.format.cosign_type,
+                                                               tlog=plan.options.tlog)},
+                          artifacts=(artifact,), reused=True)

@@ -1,19 +1,28 @@
-"""The signing step: sign one image digest with cosign (key or keyless) unless it already carries a valid
-signature, then verify it right away when asked."""
+"""The signing and verify steps: sign one image digest with cosign (key or keyless) unless it already carries
+a valid signature by the same key or identity, then verify it right away."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
-from sc_ci.errors import ConfigError, ScError, VerificationFailed
+from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed
+from sc_ci.imageref import ImageRef
 from sc_ci.runner import Completed
-from sc_ci.steps.interface import Outcome, StepResult, timed
+from sc_ci.sbom.multiarch import platform_manifests
+from sc_ci.steps import attachments
+from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
 from sc_ci.tools import cosign as cosign_tool
 from sc_ci.tools.cosign import Cosign, Format, SignOptions
 from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, Signer, Verifier
+
+if TYPE_CHECKING:
+    from sc_ci.config.model import Feature
+    from sc_ci.engine.context import RunContext
+    from sc_ci.engine.plan import PlannedImage
 
 
 @dataclass(frozen=True)
@@ -170,3 +179,114 @@ def verify(cosign: Cosign, image: str, key: Verifier, options: SignOptions,
 def consumer_command(image: str, key: Verifier, options: SignOptions) -> str:
     """The `cosign verify …` line a consumer runs (with a public key file they hold, or the identity)."""
     return cosign_tool.consumer_command(image, key, options)
+
+
+# ---------------------------------------------------------------------------------------------- as engine steps
+
+
+class SignStep:
+    """`sign`: sign the digest (and an index's platform manifests) unless already signed by the same
+    key or identity."""
+
+    name: ClassVar[str] = "sign"
+    feature: ClassVar[Feature] = "signing"
+    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    resource: ClassVar[Resource] = Resource.NETWORK
+    requires: ClassVar[tuple[str, ...]] = ()
+    after: ClassVar[tuple[str, ...]] = ("scan",)
+    signs: ClassVar[bool] = True
+
+    def enabled(self, ctx: RunContext) -> bool:
+        return bool(ctx.security.signing.enabled)
+
+    def prepare(self, ctx: RunContext) -> None:
+        ctx.signing_plan()
+
+    def _plan(self, ctx: RunContext, image: PlannedImage) -> SigningPlan:
+        plan = ctx.signing_plan().with_docker_config(ctx.docker_config)
+        if plan.check_existing is not None and not attachments.may_exist(ctx, image.ref, "sig", plan.options):
+            plan = replace(plan, check_existing=None)  # no signature tag: nothing to check first
+        return plan
+
+    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
+        cosign, plan = ctx.cosign(), ctx.signing_plan()
+        platforms = platform_refs(ctx, image.ref)
+        commands: list[list[str]] = []
+        if plan.check_existing is not None:
+            commands.append(cosign.verify_argv(image.name, plan.check_existing, plan.options,
+                                               legacy_only=cosign.formats(plan.options) == ("legacy",)))
+        return commands + cosign.sign_argvs(image.name, plan.key, plan.options, recursive=bool(platforms))
+
+    def run(self, ctx: RunContext, image: PlannedImage,
+            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
+        result = sign(ctx.cosign(), image.name, self._plan(ctx, image), platform_refs(ctx, image.ref))
+        reused = result.outcome is Outcome.SKIPPED
+        artifact = Artifact("signature", image.name, result.details.get("storage", ""), reused=reused)
+        return [_replace_result(result, artifacts=(artifact,) if not result.failed else (), reused=reused)]
+
+
+class VerifyStep:
+    """`verify`: check the image signature with the verification key or identity (right after signing,
+    or on its own for `image verify`)."""
+
+    name: ClassVar[str] = "verify"
+    feature: ClassVar[Feature] = "verify"
+    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    resource: ClassVar[Resource] = Resource.NETWORK
+    requires: ClassVar[tuple[str, ...]] = ("sign",)
+    after: ClassVar[tuple[str, ...]] = ()
+    signs: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._verifier: Verifier | None = None
+        self._options: SignOptions | None = None
+
+    def enabled(self, ctx: RunContext) -> bool:
+        signing = ctx.security.signing
+        return bool(signing.enabled and signing.verify.enabled)
+
+    def prepare(self, ctx: RunContext) -> None:
+        if ctx.options.only_verify:
+            from sc_ci.engine import signing as signing_setup
+
+            plan = signing_setup.verification_plan(ctx.session, ctx.options.given_identity)
+            self._verifier, self._options = plan.verifier(), plan.options
+            return
+        plan = ctx.signing_plan()
+        self._verifier, self._options = plan.verify_key, plan.options
+
+    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
+        if self._verifier is None or self._options is None:
+            return []
+        return [ctx.cosign().verify_argv(image.name, self._verifier, self._options)]
+
+    def run(self, ctx: RunContext, image: PlannedImage,
+            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
+        if self._verifier is None or self._options is None:
+            return [skipped(self.name, image.name, "verification after signing is off")]
+        signed = next(iter(prior.get("sign", ())), None)
+        if signed is not None and ctx.signing is not None:
+            reused = verified_before(image.name, signed, ctx.signing)
+            if reused is not None:
+                return [_replace_result(reused, reused=True)]
+        platforms = platform_refs(ctx, image.ref) if self._options.recursive else ()
+        return [verify(ctx.cosign(), image.name, self._verifier, self._options, ctx.docker_config, platforms)]
+
+
+def platform_refs(ctx: RunContext, ref: ImageRef) -> tuple[str, ...]:
+    """The platform manifests (repo@sha256:…) of an index that signing.recursive signs too; () for a
+    single-platform image or when recursion is off."""
+    if not ctx.security.signing.recursive:
+        return ()
+    manifest = ctx.manifest(ref)
+    if not manifest.is_index:
+        return ()
+    try:
+        found = platform_manifests(manifest.body, str(ref))
+    except StepFailed:
+        return ()
+    return tuple(f"{ref.name}@{p.digest}" for p in found)
+
+
+def _replace_result(result: StepResult, **changes: object) -> StepResult:
+    return replace(result, **changes)  # type: ignore[arg-type]

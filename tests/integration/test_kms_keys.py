@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sc_ci import retry
-from sc_ci.commands.session import open_session
+from sc_ci.session import open_session
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
 from sc_ci.tools.cosign import SignOptions

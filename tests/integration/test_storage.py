@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sc_ci.commands import signing
-from sc_ci.commands.session import open_session
+from sc_ci.engine import signing
+from sc_ci.session import open_session
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.tools import versions

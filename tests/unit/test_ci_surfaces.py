@@ -67,7 +67,7 @@ def test_plain_include_variant_is_a_valid_job() -> None:
 
 
 def test_gitlab_dotenv_is_single_line_and_capped() -> None:
-    from sc_ci.commands.action import DOTENV_LIMIT, dotenv_text
+    from sc_ci.report.publish import DOTENV_LIMIT, dotenv_text
 
     text = dotenv_text({"digests": "r/a@sha256:1\nr/b@sha256:2", "verify-commands": "x" * 6000})
     assert text == "SC_CI_DIGESTS=r/a@sha256:1,r/b@sha256:2\n"

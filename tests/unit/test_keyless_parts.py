@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sc_ci import ci, identity
-from sc_ci.commands.signing import sigstore_options
+from sc_ci.engine.signing import sigstore_options
 from sc_ci.config import load
 from sc_ci.config.model import VerifyConfig
 from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed

@@ -1,21 +1,17 @@
-"""Build the one SigningPlan (key or keyless identity, verification key, Sigstore options) that image
-signing and every attestation (SBOM, provenance) share."""
+"""Build the one SigningPlan of a run (key or keyless identity and its one token, verification key,
+Sigstore options) that image signing and every attestation (SBOM, provenance) share."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 
 from sc_ci import identity, keys
 from sc_ci.ci.interface import Platform
-from sc_ci.commands.session import Session
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.errors import ConfigError, ScError
 from sc_ci.report import github
-from sc_ci.secrets import Secret
 from sc_ci.services import oidc
+from sc_ci.session import Session
 from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import Cosign, SignOptions
 from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, key_from_secret
@@ -51,10 +47,7 @@ def _keyless(session: Session, options: SignOptions) -> SigningPlan:
                       why=source.detail, fix=source.fix)
     if session.ci.platform is Platform.GITHUB:
         github.install_masking()  # ::add-mask:: the token the moment it exists
-    token = None
-    if not session.dry_run:
-        _remove_token_files_on_sigterm()
-        token = run_token(session)
+    token = None if session.dry_run else oidc.obtain(session.ci, session.env)  # the run's one token
     verify = session.loaded.security.signing.verify
     expected: CertificateIdentity | None
     try:
@@ -66,20 +59,6 @@ def _keyless(session: Session, options: SignOptions) -> SigningPlan:
     check = None if session.loaded.security.signing.force else expected
     return SigningPlan(Keyless(token, oidc.describe(source.kind)), expected if verify.enabled else None, options,
                        identity=expected, check_existing=check)
-
-
-_TOKENS: dict[int, tuple[Session, Secret]] = {}  # id(session) -> (session, its token): one token per run
-
-
-def run_token(session: Session) -> Secret:
-    """The run's OIDC token, fetched on first use and shared by every plan of this session (image signing,
-    SBOM and provenance attestations): one token request per run."""
-    cached = _TOKENS.get(id(session))
-    if cached is not None and cached[0] is session:
-        return cached[1]
-    token = oidc.obtain(session.ci, session.env)
-    _TOKENS[id(session)] = (session, token)
-    return token
 
 
 def sigstore_options(loaded: LoadedConfig) -> SignOptions:
@@ -129,20 +108,6 @@ def _derived_public_key(cosign: Cosign, key: Key, dry_run: bool) -> Key:
         return Key("<public key of " + key.label + ">", {}, f"public key of {key.label}")
     derived = key_from_secret(cosign.public_key(key), public=True)
     return Key(derived.ref, derived.env, f"public key of {key.label}")
-
-
-def _remove_token_files_on_sigterm() -> None:
-    """A CI cancelling the job sends SIGTERM: turn it into SystemExit so every `finally` (token files,
-    private DOCKER_CONFIG, child tools) runs. Only from the main thread, and only over the default."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
 
 
 def verification_plan(session: Session, given: identity.Given | None = None) -> SigningPlan:

@@ -29,6 +29,7 @@ class Session:
     images: tuple[ImageRef, ...]
     registry: RegistryClient
     explicit_creds: Mapping[str, dockerconfig.Credential]
+    upstream: frozenset[str] = frozenset()  # references the project does not build (scanned only)
     _resolved: tuple[ImageRef, ...] | None = field(default=None, repr=False)
 
     @property
@@ -98,4 +99,6 @@ def open_session(args: argparse.Namespace, env: Mapping[str, str], flags: Mappin
     hosts = {ref.registry for ref in parsed}
     explicit = dockerconfig.explicit_credentials(env, hosts)
     creds = {**dockerconfig.read_credentials(env), **explicit}
-    return Session(env, loaded, ci.detect(env), tuple(parsed), RegistryClient(credentials=creds), explicit)
+    upstream = frozenset(str(imageref.parse(r)) for r in loaded.upstream) if not cli_refs else frozenset()
+    return Session(env, loaded, ci.detect(env), tuple(parsed), RegistryClient(credentials=creds), explicit,
+                   upstream)

@@ -1,0 +1,140 @@
+"""What every step of one run shares: the session (config, CI context, registry), the tools found once,
+the one signing plan (and its one OIDC token), per-digest manifests, a private work directory."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sc_ci import identity
+from sc_ci.engine.cache import Cache
+from sc_ci.errors import ToolError
+from sc_ci.imageref import ImageRef
+from sc_ci.services.registry import Manifest
+from sc_ci.session import Session
+from sc_ci.steps.sign import SigningPlan
+from sc_ci.tools import locate, versions
+from sc_ci.tools.cosign import Cosign
+from sc_ci.tools.syft import Syft
+
+
+@dataclass(frozen=True)
+class Explicit:
+    """Build facts given on the command line (provenance outside CI, or overriding the CI's)."""
+
+    source_repo: str | None = None
+    git_sha: str | None = None
+    workflow_name: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return bool(self.source_repo or self.git_sha or self.workflow_name)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a command asks for beyond the configuration (flags that are not config keys)."""
+
+    explicit: Explicit = Explicit()
+    dockerfile: str | None = None  # provenance materials: base images of this Dockerfile
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    statement_dir: Path | None = None  # also save each provenance statement here
+    provenance_verify: bool | None = None  # read provenance back after attaching (None: when verifiable)
+    attach_sboms: bool | None = None  # None: security.sbom attach settings
+    given_identity: identity.Given | None = None  # verify commands: --certificate-* flags
+    only_verify: bool = False  # `image verify`: the verify step checks signatures, nothing is signed
+
+
+_TOOL_FIX = ("Install the pinned tools: `make tools` (or `sc-ci tools install`), use the sc-security-action "
+             "container image, or set SC_CI_{NAME}_PATH.")
+
+
+@dataclass
+class RunContext:
+    """One run's shared state. Built before any tool runs; steps read it from worker threads, so what they
+    share is created during planning (single-threaded) or behind a lock."""
+
+    session: Session
+    options: RunOptions
+    workdir: Path
+    cache: Cache | None = None
+    docker_config: str | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    signing: SigningPlan | None = None
+    _tools: dict[str, object] = field(default_factory=dict, repr=False)
+    _manifests: dict[str, Manifest] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.session.env
+
+    @property
+    def security(self):  # type: ignore[no-untyped-def]  # SecurityConfig (kept untyped to avoid a cycle)
+        return self.session.loaded.security
+
+    @property
+    def dry_run(self) -> bool:
+        return self.session.dry_run
+
+    # ---- tools: located and version-checked once per run -----------------------
+    def tool_version(self, name: str) -> versions.ToolVersion:
+        path = locate.find(name, env=self.env)
+        if path is None:
+            raise ToolError(f"{name} is not installed", fix=_TOOL_FIX.format(NAME=name.upper()))
+        found = versions.detect(name, path, env=self.env)
+        if not found.ok or found.version is None:
+            raise ToolError(f"{name} at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
+        return found
+
+    def cosign(self) -> Cosign:
+        with self._lock:
+            tool = self._tools.get("cosign")
+            if not isinstance(tool, Cosign):
+                found = self.tool_version("cosign")
+                tool = self._tools["cosign"] = Cosign(found.path, found.version or "", self.env)
+            return tool
+
+    def syft(self) -> Syft:
+        with self._lock:
+            tool = self._tools.get("syft")
+            if not isinstance(tool, Syft):
+                found = self.tool_version("syft")
+                tool = self._tools["syft"] = Syft(found.path, found.version or "", self.env)
+            return tool
+
+    def tool(self, name: str) -> object:
+        """Any tool a step registered under `name` (scanners register themselves in `_tools`)."""
+        return {"cosign": self.cosign, "syft": self.syft}.get(name, lambda: self._tools[name])()
+
+    def register_tool(self, name: str, tool: object) -> None:
+        with self._lock:
+            self._tools[name] = tool
+
+    def tool_versions(self) -> dict[str, str]:
+        with self._lock:
+            return {name: str(getattr(tool, "version", "")) for name, tool in sorted(self._tools.items())}
+
+    # ---- registry facts, fetched once per digest -------------------------------
+    def manifest(self, ref: ImageRef) -> Manifest:
+        key = ref.by_digest
+        with self._lock:
+            cached = self._manifests.get(key)
+        if cached is not None:
+            return cached
+        manifest = self.session.registry.manifest(ref)
+        with self._lock:
+            self._manifests[key] = manifest
+        return manifest
+
+    def signing_plan(self) -> SigningPlan:
+        """The run's one signing plan (key or keyless with its one token), built on first use during
+        planning; every step that signs uses this one."""
+        if self.signing is None:
+            from sc_ci.engine import signing as signing_setup
+
+            self.signing = signing_setup.plan(self.session, self.cosign())
+        return self.signing

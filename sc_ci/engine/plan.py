@@ -1,0 +1,110 @@
+"""Build the one frozen Plan of a run: the images pinned to digests (resolved once), the enabled steps
+in the spec's order, the tools they need, the signing plan and the policy — before any image work."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sc_ci.steps.registry as registry
+from sc_ci import parallel
+from sc_ci.engine.context import RunContext
+from sc_ci.engine.policy import Policy
+from sc_ci.errors import UsageError
+from sc_ci.imageref import ImageRef
+from sc_ci.steps.interface import Step
+from sc_ci.steps.sign import SigningPlan
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of the run: pinned to its digest. `built`: the project builds and pushes it (so it is
+    signed and attested); an upstream image (a compose service without `build`) is only scanned."""
+
+    ref: ImageRef
+    given: str
+    built: bool = True
+    service: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.ref.by_digest
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Job K of N: a deterministic subset of the images, the same in every job of a CI matrix."""
+
+    index: int  # 1-based
+    total: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        k, sep, n = text.partition("/")
+        if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n) <= 256:
+            raise UsageError(f"--shard {text[:40]!r} is not K/N with 1 <= K <= N <= 256",
+                             fix="--shard 2/4 (job 2 of 4; with a GitHub matrix: --shard ${{ matrix.shard }}/4)")
+        return cls(int(k), int(n))
+
+    def owns(self, ref: str) -> bool:
+        """Stable across jobs and machines: the sha256 of the reference as given, modulo N."""
+        return int(hashlib.sha256(ref.encode()).hexdigest(), 16) % self.total == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the executor needs; nothing in it changes while images are worked on."""
+
+    images: tuple[PlannedImage, ...]
+    steps: tuple[Step, ...]
+    tools: tuple[str, ...]
+    signing: SigningPlan | None
+    policy: Policy
+    dry_run: bool
+    shard: Shard | None = None
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command asks of the engine: which steps (None: every step the config enables)."""
+
+    steps: Sequence[str] | None = None
+    policy: Policy | None = None  # None: from the config
+    shard: Shard | None = None
+    upstream: frozenset[str] = frozenset()  # references (as given) the project does not build
+
+
+def build(ctx: RunContext, request: Request) -> Plan:
+    """The plan, in this order: steps chosen and their tools located (no network), images sharded and
+    resolved to digests (once), then each step prepared (signing plan and its token, DB loads)."""
+    steps = registry.select(ctx, request.steps)
+    tools = tuple(dict.fromkeys(t for s in steps for t in s.tools))
+    for name in tools:
+        if name in ("cosign", "syft"):
+            ctx.tool(name)  # located and version-checked before any network call
+    given = list(ctx.session.images)
+    if request.shard is not None:
+        given = [ref for ref in given if request.shard.owns(str(ref))]
+    resolved = resolve(ctx, given)
+    images = tuple(PlannedImage(r, str(g), str(g) not in request.upstream) for g, r in zip(given, resolved,
+                                                                                              strict=True))
+    for step in steps:
+        step.prepare(ctx)
+    policy = request.policy or Policy.from_config(ctx.session.loaded.security)
+    return Plan(images, tuple(steps), tools, ctx.signing, policy, ctx.dry_run, request.shard)
+
+
+def resolve(ctx: RunContext, refs: Sequence[ImageRef]) -> list[ImageRef]:
+    """Each reference pinned to a digest, in parallel; every later step works on these digests even if a
+    tag moves meanwhile. The session keeps them, so a run resolves each tag once."""
+    if list(refs) == list(ctx.session.images):
+        return list(ctx.session.resolve_digests())
+    return parallel.map_bounded(ctx.session.registry.resolve, list(refs), ctx.session.workers)

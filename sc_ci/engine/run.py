@@ -1,0 +1,82 @@
+"""One engine run from a session: plan, execute (or list the commands of a dry run), verdict — with the
+private work directory and Docker config removed on every exit path."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sc_ci.engine import executor
+from sc_ci.engine import plan as planning
+from sc_ci.engine.cache import Cache
+from sc_ci.engine.context import RunContext, RunOptions
+from sc_ci.engine.plan import Plan, Request
+from sc_ci.engine.policy import Verdict, verdict
+from sc_ci.session import Session
+from sc_ci.steps import registry
+from sc_ci.steps.interface import StepResult
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command a dry run would execute: for which image and step, and its exact argv."""
+
+    image: str
+    step: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A finished (or dry) run: the plan, every result, the verdict, and what it cost."""
+
+    plan: Plan
+    results: tuple[StepResult, ...]
+    verdict: Verdict
+    started: datetime
+    finished: datetime
+    seconds: float
+    tools: dict[str, str] = field(default_factory=dict)
+    cache: dict[str, int] = field(default_factory=dict)
+    commands: tuple[Command, ...] = ()  # a dry run's commands (nothing was executed)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.plan.dry_run
+
+
+def dry_run_commands(plan: Plan, ctx: RunContext) -> tuple[Command, ...]:
+    """Each step's exact argv for each image, from the step's own builders (what the run would execute)."""
+    found: list[Command] = []
+    for image in plan.images:
+        for step in plan.steps:
+            if not image.built and registry.signs(step):
+                continue
+            found += [Command(image.name, step.name, tuple(argv)) for argv in step.commands(ctx, image)]
+    return tuple(found)
+
+
+def execute(session: Session, request: Request, options: RunOptions | None = None,
+            cache_dir: Path | None = None) -> Release:
+    """Plan and run; the temporary directory (predicates, token files) and the private DOCKER_CONFIG
+    (registry credentials) are removed whatever happens, cancellation included."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    cache = Cache(cache_dir) if cache_dir is not None else None
+    with tempfile.TemporaryDirectory(prefix="sc-ci-run-") as work, session.docker_config() as docker_config:
+        os.chmod(work, 0o700)
+        ctx = RunContext(session, options or RunOptions(), Path(work), cache, docker_config, started)
+        plan = planning.build(ctx, request)
+        commands: tuple[Command, ...] = ()
+        results: Sequence[StepResult] = ()
+        if plan.dry_run:
+            commands = dry_run_commands(plan, ctx)
+        else:
+            results = executor.execute(plan, ctx)
+        judged = verdict(results, plan.policy, registry.FEATURES)
+        return Release(plan, tuple(results), judged, started, datetime.now(UTC), time.monotonic() - clock,
+                       ctx.tool_versions(), cache.stats() if cache else {}, commands)

@@ -1,0 +1,52 @@
+"""Every step the engine knows, in the spec's order (scan → sign → SBOM → provenance → verify; AC-5.2). A new
+step is one module and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from sc_ci.config.model import Feature
+from sc_ci.errors import UsageError
+from sc_ci.steps.interface import Step
+from sc_ci.steps.provenance import ProvenanceStep
+from sc_ci.steps.sbom import SbomAttachStep, SbomStep
+from sc_ci.steps.sign import SignStep, VerifyStep
+
+if TYPE_CHECKING:
+    from sc_ci.engine.context import RunContext
+
+STEPS: tuple[type[Step], ...] = (
+    SignStep,
+    SbomStep,
+    SbomAttachStep,
+    ProvenanceStep,
+    VerifyStep,
+)
+
+#: The policy feature of every result name (results of the verify-only commands included).
+FEATURES: Mapping[str, Feature] = {
+    **{cls.name: cls.feature for cls in STEPS},
+    "sbom-verify": "sbom",
+    "verify-provenance": "provenance",
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(cls.name for cls in STEPS)
+
+
+def select(ctx: RunContext, wanted: Sequence[str] | None = None) -> list[Step]:
+    """Fresh step instances for one run, in registry order: those the config enables, or exactly `wanted`."""
+    if wanted is not None:
+        unknown = sorted(set(wanted) - set(names()))
+        if unknown:
+            raise UsageError(f"unknown step {', '.join(unknown)}", fix=f"Steps: {', '.join(names())}")
+        return [cls() for cls in STEPS if cls.name in wanted]
+    return [step for step in (cls() for cls in STEPS) if step.enabled(ctx)]
+
+
+def signs(step: Step) -> bool:
+    """Whether the step writes to the image's repository (signatures, attestations): never done for
+    upstream images the project does not build."""
+    return bool(getattr(step, "signs", False))
