@@ -38,9 +38,11 @@ def test_threshold_at_or_above_trips_and_below_does_not() -> None:
     merged = merged_of(finding("grype", "CVE-1", severity=Severity.HIGH),
                        finding("grype", "CVE-2", package="zlib", severity=Severity.MEDIUM))
     verdict = evaluate(merged, GatePolicy(merged_fail_on=Severity.HIGH), today=TODAY)
-    assert verdict.tripped and verdict.tripped_by == (MERGED,)
+    assert verdict.tripped
+    assert verdict.tripped_by == (MERGED,)
     assert [b.finding.id for b in verdict.blocking] == ["CVE-1"]
-    assert verdict.counts[MERGED][Severity.HIGH] == 1 and verdict.counts[MERGED][Severity.MEDIUM] == 1
+    assert verdict.counts[MERGED][Severity.HIGH] == 1
+    assert verdict.counts[MERGED][Severity.MEDIUM] == 1
     assert not evaluate(merged, GatePolicy(merged_fail_on=Severity.CRITICAL), today=TODAY).tripped
     assert not evaluate(merged, GatePolicy(), today=TODAY).tripped  # no failOn: report only
 
@@ -51,8 +53,10 @@ def test_fail_on_per_tool_uses_that_tools_severity() -> None:
     trivy_only = GatePolicy(fail_on={"trivy": Severity.HIGH})
     assert not evaluate(merged, trivy_only, today=TODAY).tripped  # trivy says medium
     grype_gate = evaluate(merged, GatePolicy(fail_on={"grype": Severity.HIGH, "trivy": Severity.HIGH}), today=TODAY)
-    assert grype_gate.tripped and grype_gate.tripped_by == ("grype",)
-    assert grype_gate.counts["grype"][Severity.CRITICAL] == 1 and grype_gate.counts["trivy"][Severity.MEDIUM] == 1
+    assert grype_gate.tripped
+    assert grype_gate.tripped_by == ("grype",)
+    assert grype_gate.counts["grype"][Severity.CRITICAL] == 1
+    assert grype_gate.counts["trivy"][Severity.MEDIUM] == 1
     assert grype_gate.blocking[0].gates == ("grype",)
 
 
@@ -67,7 +71,9 @@ def test_only_fixed_counts_only_findings_with_a_fix_and_reports_the_rest() -> No
     verdict = evaluate(merged, GatePolicy(merged_fail_on=Severity.CRITICAL, only_fixed=True), today=TODAY)
     assert not verdict.tripped
     (s,) = verdict.suppressed
-    assert s.finding.id == "CVE-1" and s.kind is SuppressionKind.ONLY_FIXED and "no fix" in s.reason
+    assert s.finding.id == "CVE-1"
+    assert s.kind is SuppressionKind.ONLY_FIXED
+    assert "no fix" in s.reason
     assert verdict.counts[MERGED][Severity.CRITICAL] == 0
 
 
@@ -104,9 +110,11 @@ def test_expired_ignore_entry_stops_ignoring_and_warns() -> None:
     merged = merged_of(finding("grype", "CVE-1", severity=Severity.CRITICAL))
     rule = IgnoreRule("CVE-1", "waiting for upstream", date(2025, 5, 31), origin="security.scan.ignore[0]")
     verdict = evaluate(merged, GatePolicy(merged_fail_on=Severity.HIGH, ignore=(rule,)), today=TODAY)
-    assert verdict.tripped and not verdict.suppressed
+    assert verdict.tripped
+    assert not verdict.suppressed
     (warning,) = verdict.warnings
-    assert "security.scan.ignore[0]" in warning and "expired on 2025-05-31" in warning
+    assert "security.scan.ignore[0]" in warning
+    assert "expired on 2025-05-31" in warning
     still_valid = evaluate(merged, GatePolicy(ignore=(rule,)), today=date(2025, 5, 31))
     assert still_valid.suppressed  # valid through its expiry date
 
@@ -137,7 +145,8 @@ def test_vex_status_decides(status: str, extra: dict[str, str], suppressed: bool
     assert verdict.tripped is not suppressed
     if suppressed:
         (s,) = verdict.suppressed
-        assert s.kind is SuppressionKind.VEX and s.reason.startswith(f"VEX {status}")
+        assert s.kind is SuppressionKind.VEX
+        assert s.reason.startswith(f"VEX {status}")
         assert s.finding.found_by == {"grype", "trivy"}  # applied to every scanner's finding
 
 
@@ -145,7 +154,8 @@ def test_vex_not_affected_without_justification_warns_and_suppresses_nothing() -
     merged = merged_of(finding("grype", "CVE-1"))
     verdict = evaluate(merged, GatePolicy(merged_fail_on=Severity.HIGH, vex=openvex(statement("not_affected"))),
                        today=TODAY, image=IMAGE)
-    assert verdict.tripped and any("justification" in w for w in verdict.warnings)
+    assert verdict.tripped
+    assert any("justification" in w for w in verdict.warnings)
 
 
 def test_vex_products_image_by_digest_by_name_subcomponent_and_package() -> None:
@@ -211,7 +221,8 @@ def test_ignore_beats_vex_and_each_suppression_is_reported_once() -> None:
 def test_bad_vex_documents_are_config_errors(text: str) -> None:
     with pytest.raises(vex.VexError) as err:
         vex.parse(text)
-    assert err.value.path == "security.scan.vex" and err.value.fix
+    assert err.value.path == "security.scan.vex"
+    assert err.value.fix
 
 
 def test_vex_v0_0_x_string_forms_are_read() -> None:
@@ -237,7 +248,8 @@ def test_policy_from_config() -> None:
 
 def test_ignore_file_yaml_and_json() -> None:
     rules = load_ignore_file("ignore:\n  - id: CVE-1\n    reason: fine\n    expires: 2026-01-01\n", where=".sc-ignore")
-    assert rules[0].expires == date(2026, 1, 1) and rules[0].origin == ".sc-ignore[0]"
+    assert rules[0].expires == date(2026, 1, 1)
+    assert rules[0].origin == ".sc-ignore[0]"
     assert load_ignore_file('[{"id": "CVE-2", "reason": "ok"}]', where="f")[0].id == "CVE-2"
     assert load_ignore_file("", where="f") == ()
 

@@ -79,7 +79,8 @@ def test_disagreements_found_by_one_severity_and_fix_versions() -> None:
 
 def test_one_scanner_has_no_found_by_one_disagreements() -> None:
     merged = merge([report("grype", finding("grype", "CVE-1"))])
-    assert merged.disagreements == () and merged.scanners == ("grype",)
+    assert merged.disagreements == ()
+    assert merged.scanners == ("grype",)
 
 
 def test_findings_sorted_worst_first_then_by_id() -> None:
@@ -113,4 +114,5 @@ def test_upstream_grype_and_trivy_on_the_same_alpine_packages() -> None:
     assert merged.deduplicated == 1
     assert len(merged.findings) == len(trivy.findings)
     both = next(f for f in merged.findings if f.package == "libssl1.1" and f.id == "CVE-2019-1549")
-    assert both.found_by == {"grype", "trivy"} and both.data_source == ssl.data_source
+    assert both.found_by == {"grype", "trivy"}
+    assert both.data_source == ssl.data_source

@@ -32,10 +32,13 @@ def test_grype_golden_images_presenter() -> None:
     assert first.severity == {"grype": Severity.LOW}
     assert first.fix_versions == ("1.2.1", "2.1.3", "3.4.0")
     assert first.fix_state is FixState.FIXED
-    assert first.cvss[0].score == 8.2 and first.cvss[0].source == "nvd" and first.cvss[0].version == "3.1"
+    assert first.cvss[0].score == 8.2
+    assert first.cvss[0].source == "nvd"
+    assert first.cvss[0].version == "3.1"
     assert first.location == "/foo/bar/somefile-1.txt"
     assert second.severity["grype"] is Severity.CRITICAL
-    assert second.fix_state is FixState.UNKNOWN and not second.has_fix
+    assert second.fix_state is FixState.UNKNOWN
+    assert not second.has_fix
     assert second.purl == "pkg:deb/package-2@2.2.2"
     assert first.found_by == frozenset({"grype"})
 
@@ -56,9 +59,11 @@ def test_grype_defectdojo_all_fields() -> None:
     assert any(c.score == 2.1 and c.version == "2.0" for c in krb.cvss)  # from relatedVulnerabilities (nvd)
     assert krb.data_source == "https://security-tracker.debian.org/tracker/CVE-2004-0971"
     redis = by_id[("CVE-2021-32626", "redis")]
-    assert redis.fix_state is FixState.WONT_FIX and redis.fix_versions == ("fix_1", "fix_2")
+    assert redis.fix_state is FixState.WONT_FIX
+    assert redis.fix_versions == ("fix_1", "fix_2")
     assert redis.max_score == 8.8
-    assert redis.type == "python" and redis.purl == "pkg:pypi/redis@4.0.2"
+    assert redis.type == "python"
+    assert redis.purl == "pkg:pypi/redis@4.0.2"
 
 
 def test_grype_related_vulnerabilities_become_aliases() -> None:
@@ -69,8 +74,8 @@ def test_grype_related_vulnerabilities_become_aliases() -> None:
 
 
 def test_grype_db_built_schema_v6_descriptor() -> None:
-    doc = {"matches": [], "descriptor": {"name": "grype", "version": "0.106.0",
-                                         "db": {"status": {"schemaVersion": "v6.0.2", "built": "2025-01-02T03:04:05Z"}}},
+    status = {"schemaVersion": "v6.0.2", "built": "2025-01-02T03:04:05Z"}
+    doc = {"matches": [], "descriptor": {"name": "grype", "version": "0.106.0", "db": {"status": status}},
            "source": {"type": "image", "target": {"repoDigests": ["r.example/app@sha256:" + "a" * 64]}}}
     report = grype_json.parse(json.dumps(doc))
     assert report.db_built == "2025-01-02T03:04:05Z"
@@ -86,11 +91,13 @@ def test_trivy_golden_alpine() -> None:
     assert report.scanner == "trivy"
     assert report.operating_system == "alpine 3.10.2"
     ids = [(f.id, f.package) for f in report.findings]
-    assert ("CVE-2019-1549", "libcrypto1.1") in ids and ("CVE-2019-1551", "libssl1.1") in ids
+    assert ("CVE-2019-1549", "libcrypto1.1") in ids
+    assert ("CVE-2019-1551", "libssl1.1") in ids
     f = report.findings[0]
     assert f.type == "apk"
     assert f.severity == {"trivy": Severity.MEDIUM}
-    assert f.fix_versions == ("1.1.1d-r0",) and f.fix_state is FixState.FIXED
+    assert f.fix_versions == ("1.1.1d-r0",)
+    assert f.fix_state is FixState.FIXED
     assert {(c.source, c.version, c.score) for c in f.cvss} >= {("nvd", "3.1", 5.3), ("nvd", "2.0", 5.0),
                                                                 ("redhat", "3.0", 4.8)}
     assert f.data_source == "https://avd.aquasec.com/nvd/cve-2019-1549"
@@ -100,7 +107,8 @@ def test_trivy_golden_alpine() -> None:
 
 def test_trivy_golden_debian_and_pip() -> None:
     debian = trivy_json.parse(load("trivy-debian-buster.json.golden.json"))
-    assert debian.findings and all(f.type == "deb" for f in debian.findings)
+    assert debian.findings
+    assert all(f.type == "deb" for f in debian.findings)
     pip = trivy_json.parse(load("trivy-pip.json.golden.json"))
     werkzeug = {f.id: f for f in pip.findings}
     assert werkzeug["CVE-2019-14806"].type == "python"
@@ -109,7 +117,8 @@ def test_trivy_golden_debian_and_pip() -> None:
 
 def test_trivy_defectdojo_samples() -> None:
     many = trivy_json.parse(load("defectdojo-trivy-scheme_2_many_vulns.json"))
-    assert len(many.findings) == 5 and many.operating_system == "alpine 3.9.4"
+    assert len(many.findings) == 5
+    assert many.operating_system == "alpine 3.9.4"
     assert trivy_json.parse(load("defectdojo-trivy-scheme_2_no_vuln.json")).findings == ()
     assert trivy_json.parse(load("defectdojo-trivy-legacy_no_vuln.json")).findings == ()  # `null`
     statuses = {f.fix_state for f in trivy_json.parse(load("defectdojo-trivy-all_statuses.json")).findings}
@@ -142,7 +151,8 @@ def test_trivy_status_fix_versions_vendor_ids_and_version() -> None:
     doc["Trivy"] = {"Version": "0.68.2"}
     doc["Metadata"] = {"RepoDigests": ["r.example/app@sha256:" + "b" * 64]}
     report = trivy_json.parse(json.dumps(doc))
-    assert report.scanner_version == "0.68.2" and report.target_digest == "sha256:" + "b" * 64
+    assert report.scanner_version == "0.68.2"
+    assert report.target_digest == "sha256:" + "b" * 64
 
 
 def test_trivy_ghsa_primary_takes_a_single_cited_cve() -> None:
@@ -217,10 +227,13 @@ def test_untrusted_text_is_cleaned_and_bounded() -> None:
     evil = "pkg\x1b[31m\u202eevil\n" + "A" * 100_000
     (f,) = trivy_json.parse(trivy_doc(PkgName=evil, Description="d" * 100_000, Title=None,
                                       InstalledVersion=1.5)).findings
-    assert "\x1b" not in f.package and "\u202e" not in f.package and "\n" not in f.package
+    assert "\x1b" not in f.package
+    assert "\u202e" not in f.package
+    assert "\n" not in f.package
     assert len(f.package) <= 512
     assert len(f.description) <= MAX_TEXT
-    assert f.version == "1.5" and f.title == ""
+    assert f.version == "1.5"
+    assert f.title == ""
 
 
 def test_wrong_types_in_optional_fields_are_tolerated() -> None:
@@ -231,4 +244,6 @@ def test_wrong_types_in_optional_fields_are_tolerated() -> None:
     assert f.id == "CVE-2024-0001"  # normalized case
     assert f.severity["grype"] is Severity.UNKNOWN
     assert f.urls == ("u", "5")
-    assert f.data_source == "" and f.version == "" and f.location == "sha256:1"
+    assert f.data_source == ""
+    assert f.version == ""
+    assert f.location == "sha256:1"
