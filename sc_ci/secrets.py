@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 
 _MIN_MASK_LEN = 4
 MASK = "***"
+#: values too common to mask job-wide: `::add-mask::true` would blank every "true" in the whole log
+COMMON_WORDS = frozenset({
+    "true", "false", "yes", "no", "on", "off", "null", "none", "nil", "undefined", "empty", "default",
+    "password", "passwd", "passw0rd", "secret", "token", "admin", "administrator", "root", "user",
+    "username", "guest", "test", "testing", "example", "changeme", "latest", "main", "master", "develop",
+    "stable", "release", "docker", "github", "gitlab", "registry", "localhost", "value", "key", "private",
+    "public", "enabled", "disabled", "info", "debug", "error", "warning", "local",
+})
+_LOG = logging.getLogger("sc_ci.secrets")
 _Listener = Callable[[str], None]
 
 
@@ -18,7 +28,7 @@ class Secret:
     def __init__(self, value: str, name: str = "secret") -> None:
         self._value = value
         self.name = name
-        register(value)
+        register(value, name)
 
     def reveal(self) -> str:
         return self._value
@@ -48,23 +58,31 @@ class _Masker:
         self._values: set[str] = set()
         self._listeners: list[_Listener] = []
 
-    def register(self, value: str) -> None:
+    def register(self, value: str, name: str = "a secret") -> None:
         # Each line of a multi-line secret is masked too, except PEM armour (-----BEGIN …-----).
+        if not isinstance(value, str) or not value.strip():
+            return
+        whole = value.strip()
+        if is_weak(whole):
+            _warn_weak(name, whole)
+            return
         parts = {value, *(line for line in value.splitlines() if line.strip() and not line.startswith("-----"))}
-        new = {p.strip() for p in parts if len(p.strip()) >= _MIN_MASK_LEN} - self._values
+        new = {p.strip() for p in parts if not is_weak(p.strip())} - self._values
         if not new:
             return
         with self._lock:
             self._values |= new
             listeners = list(self._listeners)
-        for value_ in sorted(new):
+        # Listeners (CI log masking) get single lines only: a multi-line value is announced by its lines,
+        # so a weak line inside it (`true`, `}`) is never masked job-wide.
+        for value_ in sorted(v for v in new if "\n" not in v and "\r" not in v):
             for listener in listeners:
                 listener(value_)
 
     def add_listener(self, listener: _Listener) -> None:
         with self._lock:
             self._listeners.append(listener)
-            values = sorted(self._values)
+            values = sorted(v for v in self._values if "\n" not in v and "\r" not in v)
         for v in values:
             listener(v)
 
@@ -88,12 +106,25 @@ class _Masker:
             self._listeners.clear()
 
 
+def is_weak(value: str) -> bool:
+    """Too short (< 4 characters) or too common (`true`, `password`, `latest`, …) to mask job-wide."""
+    text = value.strip()
+    return len(text) < _MIN_MASK_LEN or text.lower() in COMMON_WORDS
+
+
+def _warn_weak(name: str, value: str) -> None:
+    reason = "shorter than 4 characters" if len(value) < _MIN_MASK_LEN else "a common word"
+    _LOG.warning("%s is %s: it is not masked in the job log (masking it would blank that text "
+                 "everywhere); use a real secret value", name, reason)
+
+
 _MASKER = _Masker()
 
 
-def register(value: str) -> None:
-    """Mark a value as secret: it is masked in every log line, summary and output from now on."""
-    _MASKER.register(value)
+def register(value: str, name: str = "a secret") -> None:
+    """Mark a value as secret: it is masked in every log line, summary and output from now on.
+    A weak value (see `is_weak`) is not masked job-wide; a warning naming `name` is logged instead."""
+    _MASKER.register(value, name)
 
 
 def register_all(values: Iterable[str]) -> None:

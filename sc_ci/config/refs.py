@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
-import yaml
-
 from sc_ci.config.diagnose import Invalid
+from sc_ci.config.yamlio import parse_yaml, read_config_text
 from sc_ci.errors import ConfigError
+from sc_ci.sanitize import one_line, quoted
 from sc_ci.secrets import Secret
 
 RefKind = Literal["secret", "env"]
@@ -24,6 +24,49 @@ _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=(.*
 KMS_SCHEMES = ("k8s", "awskms", "gcpkms", "azurekms", "hashivault")
 KEY_URI_SCHEMES = ("env", *KMS_SCHEMES)
 SECRETS_FILE_VAR = "SC_CI_SECRETS_FILE"
+SECRETS_FILE_MAX_BYTES = 1024 * 1024
+#: environment variables every process has: their values are never key material
+NOT_SECRET_ENV = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "PWD",
+        "OLDPWD",
+        "SHELL",
+        "USER",
+        "LOGNAME",
+        "HOSTNAME",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "TZ",
+        "SHLVL",
+        "MAIL",
+        "EDITOR",
+        "PAGER",
+        "DISPLAY",
+        "PYTHONPATH",
+        "LD_LIBRARY_PATH",
+        "XDG_RUNTIME_DIR",
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_DATA_HOME",
+        "CI",
+        "GITHUB_ACTIONS",
+        "GITHUB_WORKSPACE",
+        "GITHUB_REPOSITORY",
+        "GITHUB_SHA",
+        "GITHUB_REF",
+        "GITLAB_CI",
+        "RUNNER_OS",
+        "RUNNER_TEMP",
+        "JENKINS_URL",
+        "WORKSPACE",
+    }
+)
 
 
 def env_name(name: str) -> str:
@@ -58,16 +101,40 @@ class SecretRef:
         An empty value counts as missing (CI systems pass unset secrets as empty strings).
         """
         names = self.env_names()
+        self._check_source(path)
         for name in names:
             if env.get(name):
-                return Secret(env[name], name=str(self))
+                return self._secret(env[name], f"environment variable {name}", path)
         file_values: Mapping[str, str] = {}
         if self.kind == "secret" and secrets_file is not None:
             file_values = read_secrets_file(secrets_file)
             for name in names:
                 if file_values.get(name):
-                    return Secret(file_values[name], name=str(self))
+                    return self._secret(file_values[name], f"key {name} of the secrets file", path)
         raise self._unresolved(env, secrets_file, path)
+
+    def _check_source(self, path: str) -> None:
+        """`${env:PATH}` and the like name a variable every process has: never key material."""
+        plain = [n for n in self.env_names() if n.upper() in NOT_SECRET_ENV or n.upper().startswith("LC_")]
+        if plain:
+            raise ConfigError(
+                f"{self} names the environment variable {plain[0]}, which is not a secret",
+                path=path,
+                why="its value is ordinary process state; it would be handed to a tool as key material "
+                "and masked in every log line",
+                fix=f"use a variable that holds the key, e.g. ${{{self.kind}:cosign-private-key}}",
+            )
+
+    def _secret(self, value: str, source: str, path: str) -> Secret:
+        """The value as a Secret, unless it is itself a reference (references are not followed)."""
+        if contains_ref(value):
+            raise ConfigError(
+                f"{self} resolves to another reference, not to a value",
+                path=path,
+                why=f"{source} holds a ${{secret:…}} / ${{env:…}} reference; references are not followed",
+                fix=f"put the key itself in {source}, or point the configuration at the right name",
+            )
+        return Secret(value, name=str(self))
 
     def _unresolved(self, env: Mapping[str, str], secrets_file: Path | None, path: str) -> ConfigError:
         names = self.env_names()
@@ -79,10 +146,7 @@ class SecretRef:
             else:
                 why.append(f"looked for key(s) {', '.join(names)} in secrets file {secrets_file}")
         var = names[-1]
-        fix = (
-            f"export {var}=...   (or, in GitHub Actions, on the step:\n"
-            f"  env:\n    {var}: ${{{{ secrets.{var} }}}})"
-        )
+        fix = f"export {var}=...   (or, in GitHub Actions, on the step:\n  env:\n    {var}: ${{{{ secrets.{var} }}}})"
         if self.kind == "secret":
             fix += f"\nor add `{var}: ...` to the file named by {SECRETS_FILE_VAR}"
         return ConfigError(f"cannot resolve {self}", path=path, why="; ".join(why), fix=fix)
@@ -123,7 +187,7 @@ def parse_ref(text: str) -> SecretRef | None:
         return SecretRef(kind, match.group(2))
     if contains_ref(text):
         raise Invalid(
-            f"{text!r} mixes a reference with other text; references are not interpolated",
+            f"{quoted(text)} mixes a reference with other text; references are not interpolated",
             fix="make the whole value one reference, e.g. `${secret:cosign-private-key}`",
         )
     return None
@@ -169,21 +233,13 @@ def _raise_uri(key: KeyUri, field: str, allowed: list[str]) -> NoReturn:
 
 
 def _example(field: str) -> str:
-    return {"privateKey": "cosign-private-key", "publicKey": "cosign-public-key"}.get(
-        field, "defectdojo-api-key"
-    )
+    return {"privateKey": "cosign-private-key", "publicKey": "cosign-public-key"}.get(field, "defectdojo-api-key")
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:
-    """Read the secrets file: a YAML/JSON mapping, or KEY=VALUE lines (`export`, quotes, # comments ok)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read secrets file {path}: {exc.strerror or exc}",
-            path=SECRETS_FILE_VAR,
-            fix=f"point {SECRETS_FILE_VAR} at a readable file, or unset it",
-        ) from exc
+    """Read the secrets file: a YAML/JSON mapping, or KEY=VALUE lines (`export`, quotes, # comments ok).
+    A regular UTF-8 file of at most 1 MiB; anything else is a ConfigError that never shows a value."""
+    text = read_config_text(path, purpose="secrets file", limit=SECRETS_FILE_MAX_BYTES, key=SECRETS_FILE_VAR)
     if path.suffix.lower() not in (".yaml", ".yml", ".json") and _looks_like_dotenv(text):
         return _parse_dotenv(text)
     return _parse_mapping(text, path)
@@ -213,19 +269,19 @@ def _unquote(raw: str) -> str:
 
 def _parse_mapping(text: str, path: Path) -> dict[str, str]:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = parse_yaml(text, path).data
+    except ConfigError as exc:
         raise ConfigError(
-            f"secrets file {path} is neither a YAML/JSON mapping nor KEY=VALUE lines",
+            f"secrets file {one_line(str(path), 300)} is neither a YAML/JSON mapping nor KEY=VALUE lines",
             path=SECRETS_FILE_VAR,
-            why=str(exc).splitlines()[0],
+            why=exc.what,
             fix="write one `NAME: value` per line (YAML) or `NAME=value` per line",
         ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict) or any(isinstance(v, dict | list) for v in data.values()):
         raise ConfigError(
-            f"secrets file {path} must be a flat mapping of names to strings",
+            f"secrets file {one_line(str(path), 300)} must be a flat mapping of names to strings",
             path=SECRETS_FILE_VAR,
             fix="COSIGN_PRIVATE_KEY: |\n  -----BEGIN " + "ENCRYPTED SIGSTORE PRIVATE KEY-----\n  ...",
         )

@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 
 from sc_ci import retry
-from sc_ci.errors import StepFailed
-from sc_ci.imageref import ImageRef
-from sc_ci.services.dockerconfig import Credential
+from sc_ci.errors import StepFailed, UsageError
+from sc_ci.imageref import DIGEST_ALGOS, ImageRef, check_digest
+from sc_ci.sanitize import one_line, quoted
+from sc_ci.services.dockerconfig import Credential, normalize_host
 from sc_ci.services.http import session
 
 MANIFEST_TYPES = (
@@ -24,20 +28,47 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 INDEX_TYPES = frozenset(MANIFEST_TYPES[0::2])
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the distribution spec's manifest limit
+MAX_TOKEN_BYTES = 1024 * 1024
+REALM_HOSTS_VAR = "SC_CI_REGISTRY_TOKEN_REALM_HOSTS"
+#: token services that live on another host than their registry, trusted with that registry's credential
+KNOWN_REALMS: Mapping[str, frozenset[str]] = {
+    "docker.io": frozenset({"auth.docker.io"}),
+    "registry.gitlab.com": frozenset({"gitlab.com"}),
+}
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_LOG = logging.getLogger("sc_ci.registry")
 
 
-def is_plain_http(host: str, insecure: frozenset[str] = frozenset()) -> bool:
-    """Loopback registries and the ones the user lists as insecure are spoken to over plain HTTP."""
-    if host in insecure:
-        return True
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host else host.strip("[]")
+def _host_name(host: str) -> str:
+    """The host part of host[:port] / [v6]:port, lower case, without brackets."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0].lower()
+    return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
+
+
+def is_loopback(host: str) -> bool:
+    name = _host_name(host)
     if name == "localhost":
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def is_plain_http(host: str, insecure: frozenset[str] = frozenset()) -> bool:
+    """Loopback registries and the ones the user lists as insecure are spoken to over plain HTTP."""
+    return host in insecure or is_loopback(host)
+
+
+def realm_hosts_from_env(env: Mapping[str, str]) -> frozenset[str]:
+    """Extra hosts trusted as token realms: SC_CI_REGISTRY_TOKEN_REALM_HOSTS (comma list), and a GitLab
+    job's own server (its registry's tokens come from CI_SERVER_HOST)."""
+    hosts = {h.strip().lower() for h in (env.get(REALM_HOSTS_VAR) or "").split(",") if h.strip()}
+    if env.get("GITLAB_CI") == "true" and env.get("CI_SERVER_HOST"):
+        hosts.add(env["CI_SERVER_HOST"].strip().lower())
+    return frozenset(hosts)
 
 
 @dataclass(frozen=True)
@@ -53,18 +84,102 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One manifest an index points at: digest, media type, and `os/arch[/variant]` (None if unknown)."""
+
+    digest: str
+    media_type: str
+    platform: str | None
+
+
 class RegistryError(StepFailed):
     """The registry could not be reached or refused the request."""
 
 
+def index_entries(body: bytes, source: str) -> tuple[IndexEntry, ...]:
+    """The entries of an OCI index / Docker manifest list. A malformed index (not JSON, no `manifests`
+    list, an entry that is not a mapping or has an invalid digest) is a RegistryError; a `platform` that
+    is not a mapping of strings is treated as unknown (None)."""
+    try:
+        index = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RegistryError(f"{source}: the image index is not JSON", why=one_line(exc),
+                            fix="Check the image in the registry (e.g. skopeo inspect --raw).") from exc
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise RegistryError(f"{source}: the image index has no `manifests` list",
+                            fix="Check the image in the registry (e.g. skopeo inspect --raw).")
+    found: list[IndexEntry] = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{source}: entry {number} of the image index is not a mapping")
+        digest, media_type = entry.get("digest"), entry.get("mediaType")
+        try:
+            check_digest(digest if isinstance(digest, str) else "", source)
+        except UsageError as exc:
+            raise RegistryError(f"{source}: entry {number} of the image index has an invalid digest",
+                                why=exc.why, fix="Check the image in the registry.") from exc
+        found.append(IndexEntry(str(digest), media_type if isinstance(media_type, str) else "",
+                                _platform(entry.get("platform"))))
+    return tuple(found)
+
+
+def _platform(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    os_name, arch, variant = value.get("os"), value.get("architecture"), value.get("variant")
+    if not (isinstance(os_name, str) and isinstance(arch, str) and os_name and arch):
+        return None
+    name = f"{one_line(os_name, 40)}/{one_line(arch, 40)}"
+    return name + f"/{one_line(variant, 40)}" if isinstance(variant, str) and variant else name
+
+
+def _digest_of(body: bytes, algo: str) -> str:
+    return f"{algo}:{hashlib.new(algo, body).hexdigest()}"
+
+
+def verify_digest(ref: ImageRef, body: bytes, header: str | None) -> str:
+    """The manifest's digest, checked against its bytes: the `Docker-Content-Digest` header (sha256 or
+    sha512) and the digest asked for must both match. Any other algorithm is refused."""
+    shown = str(ref)
+    claims = [d for d in (header, ref.digest) if d]
+    for claimed in claims:
+        algo = claimed.partition(":")[0]
+        if algo not in DIGEST_ALGOS:
+            raise RegistryError(f"{shown}: the registry sent a digest of unsupported algorithm {quoted(algo, 20)}",
+                                why="only sha256 and sha512 digests can be verified here",
+                                fix="Use a registry that serves sha256 (or sha512) digests.")
+        try:
+            check_digest(claimed, shown)
+        except UsageError as exc:
+            raise RegistryError(f"{shown}: the registry sent a malformed digest", why=exc.why) from exc
+        computed = _digest_of(body, algo)
+        if computed != claimed:
+            raise RegistryError(f"{shown}: manifest digest mismatch",
+                                why=f"expected {one_line(claimed, 140)}, content hashes to {computed}",
+                                fix="Check the registry for corruption or a misbehaving proxy.")
+    return ref.digest or header or _digest_of(body, "sha256")
+
+
 @dataclass
 class RegistryClient:
-    """Talks to registries over the distribution API; credentials per host; bearer tokens cached."""
+    """Talks to registries over the distribution API; credentials per host; bearer tokens cached.
+    A credential goes only to its own registry or a token realm on the same host (or one trusted in
+    KNOWN_REALMS / `token_realm_hosts`), and only over https (plain http on loopback only)."""
 
     credentials: Mapping[str, Credential] = field(default_factory=dict)
     insecure: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()
     _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    _withheld: dict[str, str] = field(default_factory=dict)
     _session: requests.Session = field(default_factory=session)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], credentials: Mapping[str, Credential],
+                 insecure: frozenset[str] = frozenset()) -> RegistryClient:
+        """A client trusting the realm hosts named by SC_CI_REGISTRY_TOKEN_REALM_HOSTS (and GitLab's)."""
+        return cls(credentials=credentials, insecure=insecure, token_realm_hosts=realm_hosts_from_env(env))
 
     def base_url(self, host: str) -> str:
         api_host = "registry-1.docker.io" if host == "docker.io" else host
@@ -83,9 +198,9 @@ class RegistryClient:
         target = ref.digest or ref.tag or "latest"
         url = f"{self.base_url(ref.registry)}/v2/{ref.repository}/manifests/{target}"
         try:
-            resp = retry.call(lambda: self._get(ref, url))
+            resp, body = retry.call(lambda: self._get(ref, url))
         except retry.TransientError as exc:
-            raise RegistryError(f"cannot reach registry {ref.registry}", why=str(exc),
+            raise RegistryError(f"cannot reach registry {ref.registry}", why=one_line(exc, 300),
                                 fix="Check the registry host and port, network access and proxy settings; "
                                     "the request was retried with backoff.") from exc
         if resp.status_code == 404:
@@ -93,64 +208,116 @@ class RegistryClient:
                                 why=f"{ref.registry} answered 404 for {ref.repository}:{target}",
                                 fix="Check the repository and tag (push the image first), or the registry host.")
         if resp.status_code in (401, 403):
+            withheld = self._withheld.get(ref.registry)
             raise RegistryError(f"{ref}: access denied by {ref.registry} (HTTP {resp.status_code})",
-                                why="no credentials, or credentials without pull access",
+                                why=withheld or "no credentials, or credentials without pull access",
                                 fix="Log in (docker login / DOCKER_CONFIG) or set SC_CI_REGISTRY_USERNAME "
-                                    "and SC_CI_REGISTRY_PASSWORD.")
+                                    "and SC_CI_REGISTRY_PASSWORD (with SC_CI_REGISTRY_HOST)"
+                                    + (f"; or trust the token service: {REALM_HOSTS_VAR}=<host>"
+                                       if withheld else "") + ".")
         if resp.status_code != 200:
-            raise RegistryError(f"{ref}: registry error HTTP {resp.status_code}", why=resp.text[:300])
-        body = resp.content
-        digest = resp.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(body).hexdigest()}"
-        if ref.digest is None or digest == ref.digest:
-            computed = f"sha256:{hashlib.sha256(body).hexdigest()}"
-            if digest.startswith("sha256:") and computed != digest:
-                raise RegistryError(f"{ref}: manifest digest mismatch",
-                                    why=f"header says {digest}, content hashes to {computed}")
-        media_type = resp.headers.get("Content-Type", "").split(";")[0]
+            raise RegistryError(f"{ref}: registry error HTTP {resp.status_code}",
+                                why=one_line(body.decode("utf-8", "replace"), 300))
+        digest = verify_digest(ref, body, resp.headers.get("Docker-Content-Digest") or None)
+        media_type = one_line(resp.headers.get("Content-Type", "").split(";")[0].strip(), 200)
         return Manifest(digest, media_type, body)
 
-    def _get(self, ref: ImageRef, url: str) -> requests.Response:
+    def _get(self, ref: ImageRef, url: str) -> tuple[requests.Response, bytes]:
         headers = {"Accept": ", ".join(MANIFEST_TYPES)}
         token = self._tokens.get((ref.registry, ref.repository))
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            resp = self._session.get(url, headers=headers)
+            resp = self._session.get(url, headers=headers, stream=True)
             if resp.status_code == 401 and not token:
-                auth = self._authorize(ref, resp.headers.get("WWW-Authenticate", ""))
+                auth = self._authorize(ref, url, resp.headers.get("WWW-Authenticate", ""))
                 if auth:
-                    resp = self._session.get(url, headers={**headers, "Authorization": auth})
-        except requests.ConnectionError as exc:
-            raise retry.TransientError(f"cannot connect to {ref.registry}: {exc}") from exc
-        if retry.is_transient_status(resp.status_code):
-            raise retry.TransientError(f"{ref.registry} answered HTTP {resp.status_code}")
-        return resp
+                    resp.close()
+                    resp = self._session.get(url, headers={**headers, "Authorization": auth}, stream=True)
+            if retry.is_transient_status(resp.status_code):
+                resp.close()
+                raise retry.TransientError(f"{ref.registry} answered HTTP {resp.status_code}")
+            return resp, _read_bounded(resp, MAX_MANIFEST_BYTES, f"{ref}: the manifest")
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise retry.TransientError(f"cannot connect to {ref.registry}: {one_line(exc, 300)}") from exc
+        except requests.RequestException as exc:
+            raise RegistryError(f"{ref}: the request to {ref.registry} failed", why=one_line(exc, 300)) from exc
 
-    def _authorize(self, ref: ImageRef, challenge: str) -> str | None:
+    def _may_send(self, ref: ImageRef, url: str, *, to_registry: bool) -> str | None:
+        """Why the credential must not go to `url` (None: it may)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+            return f"the token service {one_line(url, 120)} is not https" if not to_registry else \
+                f"{ref.registry} is spoken to over plain http"
+        if to_registry:
+            return None
+        registry_host = _host_name(urlsplit(self.base_url(ref.registry)).netloc)
+        trusted = {registry_host, _host_name(ref.registry), *KNOWN_REALMS.get(normalize_host(ref.registry), ()),
+                   *self.token_realm_hosts}
+        if host not in trusted:
+            return (f"the token service is on another host ({one_line(host, 80)}) than the registry; "
+                    "the credential was not sent there")
+        return None
+
+    def _authorize(self, ref: ImageRef, url: str, challenge: str) -> str | None:
         scheme = challenge.split(" ", 1)[0].lower()
         cred = self.credentials.get(ref.registry)
         if scheme == "basic":
-            return None if cred is None else _basic(cred)
+            if cred is None:
+                return None
+            refused = self._may_send(ref, url, to_registry=True)
+            if refused:
+                self._withheld[ref.registry] = refused
+                _LOG.warning("%s: %s", ref.registry, refused)
+                return None
+            return _basic(cred)
         if scheme != "bearer":
             return None
         params = dict(_CHALLENGE.findall(challenge))
         realm = params.pop("realm", "")
-        if not realm:
+        if not realm or urlsplit(realm).scheme not in ("http", "https"):
             return None
         params.setdefault("scope", f"repository:{ref.repository}:pull")
-        resp = self._session.get(realm, params=params,
+        if cred is not None:
+            refused = self._may_send(ref, realm, to_registry=False)
+            if refused:
+                self._withheld[ref.registry] = refused
+                _LOG.warning("%s: %s (trust it with %s)", ref.registry, refused, REALM_HOSTS_VAR)
+                cred = None
+        resp = self._session.get(realm, params=params, stream=True,
                                  auth=(cred.username, cred.password.reveal()) if cred else None)
         if resp.status_code != 200:
+            resp.close()
             return None
-        data = resp.json()
-        token = data.get("token") or data.get("access_token")
-        if not token:
+        try:
+            data = json.loads(_read_bounded(resp, MAX_TOKEN_BYTES, f"{ref}: the token response"))
+        except (ValueError, RecursionError):
+            return None
+        token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token or any(c.isspace() or ord(c) < 32 for c in token):
             return None
         self._tokens[(ref.registry, ref.repository)] = token
         return f"Bearer {token}"
 
 
+def _read_bounded(resp: requests.Response, limit: int, what: str) -> bytes:
+    """The response body, refusing (RegistryError) one larger than `limit` without reading it all."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        resp.close()
+        raise RegistryError(f"{what} is larger than {limit // 1024} KiB", why=f"Content-Length {length}")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_content(65536):
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            raise RegistryError(f"{what} is larger than {limit // 1024} KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _basic(cred: Credential) -> str:
     raw = f"{cred.username}:{cred.password.reveal()}".encode()
     return "Basic " + base64.b64encode(raw).decode()
-
