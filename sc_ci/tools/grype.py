@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ SCAN_TIMEOUT = 1800.0
 DB_TIMEOUT = 900.0
 QUIET_ENV = {"GRYPE_CHECK_FOR_APP_UPDATE": "false"}
 UPDATED_TEXT = "updated to latest version"  # `grype db update` after installing a new DB
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DB_ABSENT = ("does not exist", "database not found", "no such file or directory")
 
 
@@ -76,7 +78,7 @@ class Grype:
             source = f"registry:{image}"
         else:
             source = f"sbom:{sbom}"
-        argv = [str(self.path), source, "-o", "json", "--quiet"]
+        argv = [str(self.path), source, "-o", "json"]  # not --quiet: it silences the error messages too
         if platform and image is not None:
             argv += ["--platform", platform]
         return argv
@@ -206,14 +208,16 @@ def _is_not_found(stderr: str) -> bool:
 
 
 def _tail(result: Completed, lines: int = 6) -> str:
-    return "\n".join(line for line in result.tail(lines).splitlines() if line.strip())
+    text = _ANSI.sub("", result.tail(lines))
+    return "\n".join(line for line in text.splitlines() if line.strip() and "insecure-use-http enabled" not in line)
 
 
 def classify(result: Completed, target: str, settings: DbSettings | None = None) -> ScError:
     """Turn a failed scan into what the user can act on."""
     err = result.stderr
     tail = _tail(result)
-    if "vulnerability database error" in err or "Try 'grype db update'" in err:
+    if any(s in err for s in ("failed to load vulnerability db", "vulnerability database error",
+                              "Try 'grype db update'")):
         if settings is not None:
             return missing("grype", settings, why=tail)
         return VulnDbError("grype has no vulnerability DB to scan with", why=tail,

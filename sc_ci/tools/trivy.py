@@ -180,6 +180,10 @@ def classify(result: Completed, target: str, settings: DbSettings | None = None)
         return StepFailed(f"trivy could not pull {target}: the registry speaks plain HTTP", why=tail,
                           fix="sc-ci uses plain HTTP only for loopback registries (127.0.0.1, localhost); serve "
                               "the registry over HTTPS.")
+    if "CycloneDX decode error" in err and "specification version" in err:
+        return StepFailed(f"trivy cannot read the CycloneDX version of {target}", why=tail,
+                          fix="Give trivy a CycloneDX 1.6 SBOM (syft: -o cyclonedx-json@1.6); trivy 0.68 reads "
+                              "CycloneDX up to 1.6, syft writes 1.7 by default.")
     if "no such file or directory" in err.lower() and not target.count("@sha256:"):
         return StepFailed(f"trivy could not read the SBOM {target}", why=tail, fix="Check the SBOM file exists.")
     return ToolError(f"trivy failed for {target} (exit {result.returncode})", why=tail,

@@ -88,9 +88,9 @@ def test_missing_db_names_where_and_how() -> None:
 
 def test_grype_scan_argv_registry_or_sbom_never_docker() -> None:
     g = grype()
-    assert g.scan_argv(image=IMAGE) == ["/opt/grype", f"registry:{IMAGE}", "-o", "json", "--quiet"]
+    assert g.scan_argv(image=IMAGE) == ["/opt/grype", f"registry:{IMAGE}", "-o", "json"]
     assert g.scan_argv(image=IMAGE, platform="linux/arm64")[-2:] == ["--platform", "linux/arm64"]
-    assert g.scan_argv(sbom=Path("/t/a.cdx.json")) == ["/opt/grype", "sbom:/t/a.cdx.json", "-o", "json", "--quiet"]
+    assert g.scan_argv(sbom=Path("/t/a.cdx.json")) == ["/opt/grype", "sbom:/t/a.cdx.json", "-o", "json"]
     assert "--fail-on" not in g.scan_argv(image=IMAGE)
     with pytest.raises(ValueError, match="by digest"):
         g.scan_argv(image="127.0.0.1:5000/app:latest")
@@ -128,8 +128,8 @@ def test_grype_db_commands_and_env() -> None:
     ("GET http://r/v2/a/manifests/sha256:x: UNAUTHORIZED: authentication required", StepFailed, "denied access"),
     ("MANIFEST_UNKNOWN: manifest unknown", StepFailed, "could not find"),
     ("http: server gave HTTP response to HTTPS client", StepFailed, "plain HTTP"),
-    ("failed to load vulnerability db: vulnerability database error: database does not exist. Try 'grype db update'",
-     VulnDbError, "no grype vulnerability DB"),
+    ("[0002] ERROR \x1b[31mfailed to load vulnerability db: database does not exist\x1b[0m", VulnDbError,
+     "no grype vulnerability DB"),
     ("the vulnerability database was built 9 days ago (max allowed age is 5 days)", VulnDbError, "too old"),
     ("something else broke", ToolError, "grype failed"),
 ])
