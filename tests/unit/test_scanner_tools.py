@@ -210,6 +210,8 @@ def test_trivy_db_argv_uses_the_mirror() -> None:
     ('unable to find the specified image "r/a@sha256:x" in ["remote"]: MANIFEST_UNKNOWN', StepFailed,
      "could not find"),
     ("Get https://r/v2/: http: server gave HTTP response to HTTPS client", StepFailed, "plain HTTP"),
+    ("SBOM decode error: failed to decode: CycloneDX decode error: invalid specification version", StepFailed,
+     "cannot read the CycloneDX version"),
     ("panic: boom", ToolError, "trivy failed"),
 ])
 def test_trivy_failures_are_classified(stderr: str, kind: type[Exception], phrase: str) -> None:
