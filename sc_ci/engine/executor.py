@@ -101,6 +101,11 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None,
             if reason is not None:
                 done[task] = [skipped(step.name, image.name, reason)]
                 continue
+            broken = plan.broken.get(step.name)
+            if broken is not None:  # preparing the step failed: it fails on this image, the policy decides
+                done[task] = [StepResult(step.name, image.name, Outcome.FAILED, _clip(broken.what, 300),
+                                         error=broken)]
+                continue
             running[pools[step.resource].submit(run_step, step, ctx, image, prior(task))] = task
 
     try:

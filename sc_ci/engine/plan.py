@@ -4,14 +4,14 @@ in the spec's order, the tools they need, the signing plan and the policy — be
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import sc_ci.steps.registry as registry
 from sc_ci import parallel
 from sc_ci.engine.context import RunContext
 from sc_ci.engine.policy import Policy
-from sc_ci.errors import UsageError
+from sc_ci.errors import EXIT_FAILED, ScError, UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.steps.interface import Step
 from sc_ci.steps.sign import SigningPlan
@@ -66,6 +66,7 @@ class Plan:
     policy: Policy
     dry_run: bool
     shard: Shard | None = None
+    broken: Mapping[str, ScError] = field(default_factory=dict)  # steps whose preparation failed
 
     @property
     def step_names(self) -> tuple[str, ...]:
@@ -83,23 +84,38 @@ class Request:
 
 
 def build(ctx: RunContext, request: Request) -> Plan:
-    """The plan, in this order: steps chosen and their tools located (no network), images sharded and
-    resolved to digests (once), then each step prepared (signing plan and its token, DB loads)."""
+    """The plan, in this order: steps chosen and checked (settings, CI facts: no tool, no network), every
+    tool located, steps prepared (the signing plan and its one token, shared loads such as vulnerability
+    DBs), then the images sharded and resolved to digests (once)."""
     steps = registry.select(ctx, request.steps)
     tools = tuple(dict.fromkeys(t for s in steps for t in s.tools))
+    for step in steps:
+        step.check(ctx)  # settings and build facts: no tool, no network
+    broken: dict[str, ScError] = {}  # a step that cannot work fails on every image; the policy decides
     for name in tools:
-        if name in ("cosign", "syft"):
-            ctx.tool(name)  # located and version-checked before any network call
+        try:
+            ctx.tool(name)  # every tool located and version-checked before any network call
+        except ScError as exc:
+            if exc.exit_code != EXIT_FAILED:
+                raise
+            broken.update({s.name: exc for s in steps if name in s.tools and s.name not in broken})
+    for step in steps:
+        if step.name in broken:
+            continue
+        try:
+            step.prepare(ctx)  # the signing plan and its one token, shared loads (vulnerability DBs)
+        except ScError as exc:
+            if exc.exit_code != EXIT_FAILED:
+                raise  # usage and configuration errors stop the run before anything happens
+            broken[step.name] = exc  # e.g. a key cosign cannot read
     given = list(ctx.session.images)
     if request.shard is not None:
         given = [ref for ref in given if request.shard.owns(str(ref))]
     resolved = resolve(ctx, given)
     images = tuple(PlannedImage(r, str(g), str(g) not in request.upstream) for g, r in zip(given, resolved,
                                                                                               strict=True))
-    for step in steps:
-        step.prepare(ctx)
     policy = request.policy or Policy.from_config(ctx.session.loaded.security)
-    return Plan(images, tuple(steps), tools, ctx.signing, policy, ctx.dry_run, request.shard)
+    return Plan(images, tuple(steps), tools, ctx.signing, policy, ctx.dry_run, request.shard, broken)
 
 
 def resolve(ctx: RunContext, refs: Sequence[ImageRef]) -> list[ImageRef]:

@@ -44,6 +44,7 @@ class Release:
     tools: dict[str, str] = field(default_factory=dict)
     cache: dict[str, int] = field(default_factory=dict)
     commands: tuple[Command, ...] = ()  # a dry run's commands (nothing was executed)
+    previews: tuple[tuple[str, str], ...] = ()  # a dry run's documents (step, text), e.g. the provenance
 
     @property
     def dry_run(self) -> bool:
@@ -72,11 +73,16 @@ def execute(session: Session, request: Request, options: RunOptions | None = Non
         ctx = RunContext(session, options or RunOptions(), Path(work), cache, docker_config, started)
         plan = planning.build(ctx, request)
         commands: tuple[Command, ...] = ()
+        previews: tuple[tuple[str, str], ...] = ()
         results: Sequence[StepResult] = ()
+        if plan.dry_run and plan.broken:
+            raise next(iter(plan.broken.values()))
         if plan.dry_run:
             commands = dry_run_commands(plan, ctx)
+            previews = tuple((s.name, text) for s in plan.steps
+                             if (text := getattr(s, "preview", lambda _ctx: None)(ctx)))
         else:
             results = executor.execute(plan, ctx)
         judged = verdict(results, plan.policy, registry.FEATURES)
         return Release(plan, tuple(results), judged, started, datetime.now(UTC), time.monotonic() - clock,
-                       ctx.tool_versions(), cache.stats() if cache else {}, commands)
+                       ctx.tool_versions(), cache.stats() if cache else {}, commands, previews)

@@ -49,6 +49,7 @@ def build(release: Release, meta: Mapping[str, object] | None = None) -> Manifes
         "images": images,
         "commands": [{"image": c.image, "step": c.step, "argv": [secrets.mask(a) for a in c.argv]}
                      for c in release.commands],
+        "previews": [{"step": step, "text": secrets.mask(text)} for step, text in release.previews],
     }
 
 

@@ -80,6 +80,8 @@ def console(manifest: Mapping[str, Any], title: str) -> str:
         lines.append("dry run: nothing was executed; these commands would run:")
         lines += [f"  [{clean(c['step'], 20)}] " + clean(" ".join(c["argv"]), 4000) for c in manifest["commands"]]
         lines.append("")
+    for preview in manifest.get("previews", []):
+        lines += [clean(line, 4000) for line in str(preview.get("text", "")).splitlines()] + [""]
     used = _used_columns(manifest)
     table = [("image", [COLUMNS[i][0] for i in used])] + [(n, [c[i] for i in used]) for n, c in rows(manifest)]
     if used and not manifest.get("dryRun"):
@@ -93,7 +95,7 @@ def console(manifest: Mapping[str, Any], title: str) -> str:
         for r in image.get("results", []):
             timing = f" ({r['seconds']:.1f}s)" if r.get("seconds", 0) >= 0.05 else ""
             lines.append(f"{mark.get(r['outcome'], '?   ')} {clean(r['step'], 20):<11} {clean(short(r['image']), 120)}"
-                         f"  {clean(r['summary'])}{timing}")
+                         f"  {clean(r['summary'], 1000)}{timing}")
     commands = verify_commands(manifest)
     if commands:
         lines += ["", "Verify it yourself:", *(f"  {c}" for c in commands)]
@@ -139,7 +141,7 @@ def markdown(manifest: Mapping[str, Any], title: str) -> str:
     used = _used_columns(manifest)
     icon = {"passed": "✅", "degraded": "⚠️", "failed": "❌"}
     status = str(manifest.get("verdict", {}).get("status", "passed"))
-    out = [f"## {icon.get(status, '')} {_md(title, 200)}", ""]
+    out = [f"## {_md(title, 200)} {icon.get(status, '')}".rstrip(), ""]
     if used:
         out += ["| image | " + " | ".join(COLUMNS[i][0] for i in used) + " |",
                 "|---|" + "---|" * len(used)]
@@ -165,7 +167,7 @@ def markdown(manifest: Mapping[str, Any], title: str) -> str:
 def outputs(manifest: Mapping[str, Any], paths: Mapping[str, str] | None = None) -> dict[str, str]:
     """CI outputs a later step uses: digests, signed, verify commands, status, counts, file paths."""
     images = manifest.get("images", [])
-    digests = [str(i.get("digest", "")) for i in images]
+    digests = sorted(str(i.get("digest", "")) for i in images)
     signed = sorted({r["image"] for i in images for r in i.get("results", [])
                      if r["step"] == "sign" and (r["outcome"] == "ok" or r.get("reused"))})
     verdict = manifest.get("verdict", {})

@@ -96,8 +96,9 @@ class Step(Protocol):
     - `requires`: steps whose work it needs (skipped when one of them did not get done);
       `after`: steps it runs after (a blocking failure there, e.g. a tripped scan gate, stops it);
     - `enabled(ctx)`: whether the configuration turns it on;
-    - `prepare(ctx)`: once per run, before any image: validate settings, load what every image shares
-      (no image work here);
+    - `check(ctx)`: once per run, first: validate what the step will need (no tool, no network);
+    - `prepare(ctx)`: once per run, after every tool is located and before any image: what every image
+      shares (the signing plan, a vulnerability DB load);
     - `commands(ctx, image)`: the exact argv the step would run for `image` (what --dry-run prints, built
       by the same builders `run` uses);
     - `run(ctx, image, prior)`: do it; `prior` holds this image's results of the steps it depends on.
@@ -111,6 +112,8 @@ class Step(Protocol):
     after: ClassVar[tuple[str, ...]]
 
     def enabled(self, ctx: RunContext) -> bool: ...
+
+    def check(self, ctx: RunContext) -> None: ...
 
     def prepare(self, ctx: RunContext) -> None: ...
 

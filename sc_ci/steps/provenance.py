@@ -214,21 +214,30 @@ class ProvenanceStep:
 
     def __init__(self) -> None:
         self.request: Request | None = None
+        self.context: CIContext | None = None
+        self.explicit = False
 
     def enabled(self, ctx: RunContext) -> bool:
         return bool(ctx.security.provenance.enabled)
+
+    def check(self, ctx: RunContext) -> None:
+        """The build facts: from the CI, or all given explicitly; missing CI facts fail here."""
+        from sc_ci.provenance import facts
+
+        self.context, self.explicit = facts.context(ctx.session, ctx.options.explicit)
+        if self.context.is_ci or self.explicit:
+            statement.describe(self.context)
 
     def prepare(self, ctx: RunContext) -> None:
         from sc_ci.provenance import envvars, facts
 
         config = ctx.security.provenance
         started = ctx.started
-        context, is_explicit = facts.context(ctx.session, ctx.options.explicit)
-        if not context.is_ci and not is_explicit:
+        context, is_explicit = self.context, self.explicit
+        if context is None or (not context.is_ci and not is_explicit):
             log.warning("provenance skipped: %s", SKIP_REASON)
-            self.request = Request(context, statement.Options(), started)
+            self.request = Request(context or ctx.session.ci, statement.Options(), started)
             return
-        statement.describe(context)  # missing CI facts fail here, before any tool or network call
         plan = ctx.signing_plan()  # registers every credential it reads as a secret: before the env
         base_images = facts.base_images(ctx.session, ctx.options.dockerfile, ctx.options.build_args,
                                         config.metadata.include_materials)
@@ -249,14 +258,23 @@ class ProvenanceStep:
         plan = ctx.signing_plan()
         return [ctx.cosign().attest_argv(image.name, plan.key, Path("<provenance.json>"), COSIGN_TYPE, plan.options)]
 
+    def preview(self, ctx: RunContext) -> str | None:
+        """What a dry run shows besides the argv: the predicate (the same for every image)."""
+        if self.request is None or not self.request.applies:
+            return None
+        predicate = statement.predicate(self.request.context, statement.Timings(self.request.started, now()),
+                                        self.request.options)
+        return "provenance.json (the same predicate for every image):\n" + json.dumps(predicate, indent=2)
+
     def run(self, ctx: RunContext, image: PlannedImage,
             prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
         assert self.request is not None
+        if not self.request.applies:
+            return [skipped(STEP, image.name, SKIP_REASON)]
         plan = ctx.signing_plan().with_docker_config(ctx.docker_config)
-        if self.request.applies:
-            existing = self._existing(ctx, image, plan)
-            if existing is not None:
-                return [existing]
+        existing = self._existing(ctx, image, plan)
+        if existing is not None:
+            return [existing]
         result = attach(ctx.cosign(), image.ref, plan, self.request)
         if result.outcome is Outcome.OK:
             path = result.details.get("statement", "")

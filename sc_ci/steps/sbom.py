@@ -122,15 +122,24 @@ def parse(data: bytes, target: Target, source: str, expected: SbomFormat | None 
     return Sbom(target, fmt, data, document, validate(document, text, fmt, source), source)
 
 
+TMP_PLACEHOLDER = "<private temp dir>"
+
+
+def outputs(settings: SbomSettings, directory: Path) -> list[tuple[str, Path]]:
+    """syft's `-o FORMAT=PATH` pairs: every format into `directory` (a private temp dir; the validated files
+    are then copied to sbom.output.local). A dry run shows them with the temp dir as a placeholder."""
+    return [(fmt.syft_output(settings.cyclonedx_version), directory / f"sbom.{fmt.extension}")
+            for fmt in settings.formats]
+
+
 def generate(syft: Syft, target: Target, settings: SbomSettings, *, plain_http: bool,
              docker_config: str | None = None) -> list[Sbom]:
     """One syft scan of `target` writing every requested format; each parsed and validated."""
     with tempfile.TemporaryDirectory(prefix="sc-ci-sbom-") as tmp:
-        outputs = [(fmt.syft_output(settings.cyclonedx_version), Path(tmp) / f"sbom.{fmt.extension}")
-                   for fmt in settings.formats]
-        syft.scan(target.ref, outputs, plain_http=plain_http, docker_config=docker_config)
+        written = outputs(settings, Path(tmp))
+        syft.scan(target.ref, written, plain_http=plain_http, docker_config=docker_config)
         made = [parse(path.read_bytes(), target, f"the {fmt.label} SBOM of {target.ref}", fmt)
-                for fmt, (_, path) in zip(settings.formats, outputs, strict=True)]
+                for fmt, (_, path) in zip(settings.formats, written, strict=True)]
         return [replace(m, source="") for m in made]
 
 
@@ -405,6 +414,9 @@ class SbomStep:
     def enabled(self, ctx: RunContext) -> bool:
         return bool(ctx.security.sbom.enabled)
 
+    def check(self, ctx: RunContext) -> None:
+        """Nothing to check beyond the configuration model."""
+
     def prepare(self, ctx: RunContext) -> None:
         sbom = ctx.security.sbom
         self.settings = SbomSettings.from_config(sbom)
@@ -417,10 +429,7 @@ class SbomStep:
 
     def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
         syft = ctx.syft()
-        out = self.directory or Path("<tmp>")
-        return [syft.scan_argv(t.ref, [(fmt.syft_output(self.settings.cyclonedx_version),
-                                        out / naming.sbom_filename(t.image, fmt, t.platform or None))
-                                       for fmt in self.settings.formats]) for t in targets(ctx, image.ref)]
+        return [syft.scan_argv(t.ref, outputs(self.settings, Path(TMP_PLACEHOLDER))) for t in targets(ctx, image.ref)]
 
     def _cache_key(self, ctx: RunContext, target: Target, fmt: SbomFormat) -> dict[str, str]:
         return {"digest": target.image.digest or "", "syft": ctx.syft().version, "format": fmt.name,
@@ -495,12 +504,14 @@ class SbomAttachStep:
         attach = ctx.options.attach_sboms
         return bool(sbom.enabled and (sbom.to_registry if attach is None else attach))
 
-    def prepare(self, ctx: RunContext) -> None:
+    def check(self, ctx: RunContext) -> None:
         if not ctx.security.sbom.attach.sign:
             raise ConfigError("unsigned SBOM attachments are not supported", path="security.sbom.attach.sign",
                               why="an SBOM attached without a signature cannot be told from one anybody pushed",
                               fix="security:\n  sbom:\n    attach:\n      sign: true\n"
                                   "# or keep the SBOM local only: sbom.output.registry: false")
+
+    def prepare(self, ctx: RunContext) -> None:
         self.settings = SbomSettings.from_config(ctx.security.sbom)
         ctx.signing_plan()
 

@@ -199,6 +199,9 @@ class SignStep:
     def enabled(self, ctx: RunContext) -> bool:
         return bool(ctx.security.signing.enabled)
 
+    def check(self, ctx: RunContext) -> None:
+        """Nothing to check beyond the configuration model."""
+
     def prepare(self, ctx: RunContext) -> None:
         ctx.signing_plan()
 
@@ -244,6 +247,9 @@ class VerifyStep:
     def enabled(self, ctx: RunContext) -> bool:
         signing = ctx.security.signing
         return bool(signing.enabled and signing.verify.enabled)
+
+    def check(self, ctx: RunContext) -> None:
+        """Nothing to check beyond the configuration model."""
 
     def prepare(self, ctx: RunContext) -> None:
         if ctx.options.only_verify:

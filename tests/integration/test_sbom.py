@@ -284,7 +284,8 @@ def test_dry_run_runs_neither_syft_nor_cosign(fresh_image: FreshImage, cosign: P
     done = sc_ci("sbom", "generate", "-i", image.ref, "-o", "unused/", "--attach", "--key", str(keys.private),
                  "--no-tlog", "--dry-run", env={"COSIGN_PASSWORD": keys.password})
     assert done.returncode == 0, done.stderr
-    assert f"scan registry:{image.by_digest} --quiet -o cyclonedx-json@1.6=unused/" in done.stdout
+    assert f"scan registry:{image.by_digest} --quiet -o cyclonedx-json@1.6=<private temp dir>/sbom.cdx.json" \
+        in done.stdout
     assert "attest --yes --key" in done.stdout
     assert not Path("unused").exists()
     assert verify_attestation(cosign, image.by_digest, "cyclonedx", keys.public)[0].returncode != 0
