@@ -40,7 +40,7 @@ signature."""
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    image = common.add_subparser(sub, "image", "sign or verify images")
+    image = common.add_subparser(sub, "image", "sign, verify or scan images")
     image_sub = image.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(image_sub, "sign", "sign images with cosign (then verify them)", EPILOG_SIGN)
     common.images(p)
@@ -68,6 +68,53 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     common.tlog(p)
     common.common(p)
     p.set_defaults(run=verify)
+    register_scan(image_sub)
+
+
+EPILOG_SCAN = """examples:
+  sc-ci image scan --image registry.example.com/app:1.0                       (grype; the default scanner)
+  sc-ci image scan --image reg/app:1.0 --tools grype,trivy --fail-on high --output reports/
+  sc-ci image scan --image reg/app:1.0 --offline --db-cache-dir ~/.cache/sc-ci/vulndb
+both scanners run in parallel on the digest, straight from the registry; their findings are merged (a GHSA
+and its CVE count once) and gated: exit 1 when a finding at or above --fail-on counts (after onlyFixed, the
+ignore list and VEX). Reports: scan-report.json, scan.sarif, gl-container-scanning-report.json in --output."""
+
+
+def register_scan(image_sub: argparse._SubParsersAction[common.Parser]) -> None:
+    p = common.add_subparser(image_sub, "scan", "scan images for vulnerabilities (grype, trivy)", EPILOG_SCAN)
+    common.images(p)
+    scan_args(p)
+    common.common(p)
+    p.set_defaults(run=scan)
+
+
+def scan_args(p: common.Parser) -> None:
+    p.add_argument("--tools", help="scanners, comma separated: grype,trivy (default: security.scan.tools)")
+    p.add_argument("--fail-on", choices=("critical", "high", "medium", "low"),
+                   help="fail on this severity or worse (security.scan.failOn)")
+    p.add_argument("--only-fixed", action="store_true", default=None,
+                   help="only findings with a fix count for the gate (security.scan.onlyFixed)")
+    p.add_argument("-o", "--output", help="directory for the scan reports (security.scan.output)")
+    p.add_argument("--db-cache-dir", help="vulnerability DB cache: grype/ and trivy/ inside (scan.db.cacheDir)")
+    p.add_argument("--offline", action="store_true", default=None,
+                   help="never download or update a DB; use what the cache holds (scan.db.offline)")
+
+
+def scan_flags(args: argparse.Namespace) -> dict[str, object]:
+    flags: dict[str, object] = {"scan.enabled": True}
+    if args.tools:
+        flags["scan.tools"] = [t.strip() for t in args.tools.split(",") if t.strip()]
+    for attr, key in (("fail_on", "scan.failOn"), ("only_fixed", "scan.onlyFixed"), ("output", "scan.output"),
+                      ("db_cache_dir", "scan.db.cacheDir"), ("offline", "scan.db.offline")):
+        if getattr(args, attr, None) is not None:
+            flags[key] = getattr(args, attr)
+    return flags
+
+
+def scan(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    session = open_session(args, env, scan_flags(args))
+    release, _ = output.run_release(session, Request(["scan"], Policy.closed()), title="sc-ci image scan")
+    return release.verdict.exit_code
 
 
 def _key_flags(args: argparse.Namespace) -> dict[str, object]:

@@ -14,7 +14,7 @@ from sc_ci.engine import run
 from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy, verdict
-from sc_ci.report import console, github, manifest, publish
+from sc_ci.report import console, github, manifest, publish, scan_files
 from sc_ci.session import Session
 from sc_ci.steps import registry
 from sc_ci.steps.interface import StepResult
@@ -26,9 +26,24 @@ def run_release(session: Session, request: Request, *, title: str, options: RunO
     """Plan and run `request`, then publish the manifest (console, CI files, release.json)."""
     release = run.execute(session, request, options, session.loaded.runtime.cache_dir)
     data = manifest.build(release, {"command": title.removeprefix("sc-ci "), **(meta or {})})
-    publish.publish(data, title, session.ci, out=out, output_dir=output_dir)
-    sys.stdout.flush()
+    publish_release(session, release, data, title, out=out, output_dir=output_dir)
     return release, data
+
+
+def publish_release(session: Session, release: run.Release, data: dict[str, Any], title: str, *,
+                    out: TextIO | None = None, output_dir: Path | None = None) -> None:
+    """The manifest, plus the scan reports (JSON, SARIF, GitLab) when the run scanned anything."""
+    runtime = session.loaded.runtime
+    output_dir = output_dir or runtime.output_dir
+    scan_output = session.loaded.security.scan.output
+    reports_dir = Path(scan_output) if scan_output else output_dir
+    paths: dict[str, str] = {}
+    if reports_dir is not None and not release.dry_run:
+        release_id = str(data.get("version") or release.started.strftime("%Y%m%dT%H%M%SZ"))
+        paths = scan_files.write(release, reports_dir, release_id=release_id)
+    publish.publish(data, title, session.ci, out=out, output_dir=output_dir, paths=paths,
+                    console_extra=scan_files.console(release), markdown_extra=scan_files.markdown(release))
+    sys.stdout.flush()
 
 
 def dry_run(commands: Sequence[Sequence[str]]) -> list[StepResult]:

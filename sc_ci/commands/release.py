@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci.commands import common
+from sc_ci.commands import common, output
 from sc_ci.engine import gittag
 from sc_ci.engine import run as engine_run
 from sc_ci.engine.context import Explicit, RunOptions
@@ -99,7 +99,7 @@ def release(session: Session, options: RunOptions, *, title: str, tag: gittag.Ta
         data["tag"] = _tag(tag, result, session, title)
         if data["tag"].get("error"):
             code = EXIT_FAILED
-    publish.publish(data, title, session.ci, output_dir=runtime.output_dir)
+    output.publish_release(session, result, data, title)
     return code
 
 

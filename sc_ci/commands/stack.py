@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from sc_ci.commands import common, output
+from sc_ci.commands import common, image, output
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import UsageError
@@ -16,6 +16,11 @@ EPILOG = """examples:
   sc-ci stack sign -s mystack -e staging --workers 8 --dry-run
 images come from .sc/stacks/STACK/client.yaml as Simple Container names them: each compose service in `runs:`
 is REGISTRY/STACK--SERVICE:VERSION, a single-image stack REGISTRY/STACK:VERSION (docs/simple-container.md)."""
+
+EPILOG_SCAN = """examples:
+  sc-ci stack scan -s mystack -e production --registry registry.example.com/team --version 1.4.0
+  sc-ci stack scan -s mystack -e staging --tools grype,trivy --fail-on critical --output reports/
+every image of the stack, including upstream images the stack runs but does not build (e.g. ghost:5-alpine)."""
 
 EPILOG_SBOM = """examples:
   sc-ci stack sbom -s mystack -e production --output sbom/ --key cosign.key
@@ -42,6 +47,11 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     p.add_argument("-k", "--key", help="private key for the attestations (default: config / keyless)")
     common.tlog(p)
     p.set_defaults(run=sbom_cmd)
+    p = common.add_subparser(stack_sub, "scan", "scan every image of STACK/ENV (upstream images too)",
+                             EPILOG_SCAN)
+    _stack_args(p)
+    image.scan_args(p)
+    p.set_defaults(run=scan)
 
 
 def _stack_args(p: common.Parser) -> None:
@@ -93,4 +103,11 @@ def sbom_cmd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     steps = ["sbom", "sbom-attach"] if session.loaded.security.sbom.to_registry else ["sbom"]
     release, _ = output.run_release(session, Request(steps, Policy.closed()),
                                     title=f"sc-ci stack sbom {args.stack}/{args.environment}")
+    return release.verdict.exit_code
+
+
+def scan(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    session = open_session(args, env, {**stack_flags(args), **image.scan_flags(args)})
+    release, _ = output.run_release(session, Request(["scan"], Policy.closed()),
+                                    title=f"sc-ci stack scan {args.stack}/{args.environment}")
     return release.verdict.exit_code

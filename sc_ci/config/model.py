@@ -346,6 +346,13 @@ class DefectDojoConfig(Section):
     enabled: StrictBool = False
     url: OptUrl = None
     api_key: ApiKey | None = None
+    product_name: OptText = None  # default: the stack, else the first image's repository
+    engagement_name: OptText = None  # default: "sc-ci <version>" (or "sc-ci")
+    product_type_name: OptText = None  # needed when autoCreateContext creates the product
+    auto_create_context: StrictBool = False  # DefectDojo's default: product and engagement must exist
+    tags: tuple[Text, ...] = ()
+    fail_on_error: StrictBool = False  # an upload failure fails the job (default: warn and continue)
+    verify_tls: StrictBool = True
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

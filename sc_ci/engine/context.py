@@ -107,8 +107,16 @@ class RunContext:
             return tool
 
     def tool(self, name: str) -> object:
-        """Any tool a step registered under `name` (scanners register themselves in `_tools`)."""
-        return {"cosign": self.cosign, "syft": self.syft}.get(name, lambda: self._tools[name])()
+        """The run's `name` tool: cosign and syft as objects; others (the scanners) as their step registered
+        them, or — before that — located and version-checked."""
+        if name == "cosign":
+            return self.cosign()
+        if name == "syft":
+            return self.syft()
+        with self._lock:
+            if name in self._tools:
+                return self._tools[name]
+        return self.tool_version(name)
 
     def register_tool(self, name: str, tool: object) -> None:
         with self._lock:

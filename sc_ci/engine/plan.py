@@ -98,7 +98,8 @@ def build(ctx: RunContext, request: Request) -> Plan:
         except ScError as exc:
             if exc.exit_code != EXIT_FAILED:
                 raise
-            broken.update({s.name: exc for s in steps if name in s.tools and s.name not in broken})
+            broken.update({s.name: exc for s in steps if name in s.tools and s.name not in broken
+                           and not getattr(s, "tolerates_missing_tools", False)})
     for step in steps:
         if step.name in broken:
             continue

@@ -16,12 +16,15 @@ DOTENV_LIMIT = 5 * 1024  # GitLab drops artifacts:reports:dotenv files over 5 KB
 
 
 def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO | None = None,
-            err: TextIO | None = None, output_dir: Path | None = None) -> dict[str, str]:
+            err: TextIO | None = None, output_dir: Path | None = None, paths: Mapping[str, str] | None = None,
+            console_extra: str = "", markdown_extra: str = "") -> dict[str, str]:
     """Write the summary everywhere; returns the file paths written (also given as outputs)."""
     stream = out or sys.stdout
-    paths: dict[str, str] = {}
+    paths = dict(paths or {})
     if output_dir is not None:
         paths["release-json"] = str(manifest_io.write(output_dir / "release.json", dict(data)))
+    if console_extra:
+        print(console_extra + "\n", file=stream, flush=True)
     print(release.console(data, title), file=stream, flush=True)
     problems = release.errors(data)
     if problems:
@@ -32,7 +35,7 @@ def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO |
         for line in annotations:
             print(line, flush=True)
         github.write_outputs(ci.output_file, outputs)
-        github.write_summary(ci.summary_file, release.markdown(data, title))
+        github.write_summary(ci.summary_file, release.markdown(data, title) + markdown_extra)
     if ci.platform is Platform.GITLAB and ci.workspace:
         from sc_ci.sbom.store import write_atomic
 

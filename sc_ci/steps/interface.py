@@ -92,7 +92,8 @@ class Step(Protocol):
     """One kind of work on one image. A new step is one module implementing this and one line in
     `sc_ci.steps.registry`.
 
-    - `name`, `feature` (whose policy applies), `tools` it runs, `resource` it spends;
+    - `name`, `feature` (whose policy applies), `tools` it runs, `resource` it spends, `signs` (it writes
+      signatures or attestations: never for upstream images);
     - `requires`: steps whose work it needs (skipped when one of them did not get done);
       `after`: steps it runs after (a blocking failure there, e.g. a tripped scan gate, stops it);
     - `enabled(ctx)`: whether the configuration turns it on;
@@ -106,7 +107,7 @@ class Step(Protocol):
 
     name: ClassVar[str]
     feature: ClassVar[Feature]
-    tools: ClassVar[tuple[str, ...]]
+    tools: tuple[str, ...]  # a class attribute, or set by an optional `configure(ctx)` (scanners)
     resource: ClassVar[Resource]
     requires: ClassVar[tuple[str, ...]]
     after: ClassVar[tuple[str, ...]]

@@ -206,7 +206,7 @@ class ProvenanceStep:
 
     name: ClassVar[str] = STEP
     feature: ClassVar[Feature] = "provenance"
-    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    tools: tuple[str, ...] = ("cosign",)
     resource: ClassVar[Resource] = Resource.NETWORK
     requires: ClassVar[tuple[str, ...]] = ()
     after: ClassVar[tuple[str, ...]] = ("scan",)

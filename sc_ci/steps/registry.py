@@ -11,12 +11,14 @@ from sc_ci.errors import UsageError
 from sc_ci.steps.interface import Step
 from sc_ci.steps.provenance import ProvenanceStep
 from sc_ci.steps.sbom import SbomAttachStep, SbomStep
+from sc_ci.steps.scan import ScanStep
 from sc_ci.steps.sign import SignStep, VerifyStep
 
 if TYPE_CHECKING:
     from sc_ci.engine.context import RunContext
 
 STEPS: tuple[type[Step], ...] = (
+    ScanStep,
     SignStep,
     SbomStep,
     SbomAttachStep,
@@ -38,12 +40,17 @@ def names() -> tuple[str, ...]:
 
 def select(ctx: RunContext, wanted: Sequence[str] | None = None) -> list[Step]:
     """Fresh step instances for one run, in registry order: those the config enables, or exactly `wanted`."""
+    steps = [cls() for cls in STEPS]
+    for step in steps:
+        configure = getattr(step, "configure", None)
+        if configure is not None:
+            configure(ctx)  # steps whose tools depend on the configuration (the scanners) set them here
     if wanted is not None:
         unknown = sorted(set(wanted) - set(names()))
         if unknown:
             raise UsageError(f"unknown step {', '.join(unknown)}", fix=f"Steps: {', '.join(names())}")
-        return [cls() for cls in STEPS if cls.name in wanted]
-    return [step for step in (cls() for cls in STEPS) if step.enabled(ctx)]
+        return [step for step in steps if step.name in wanted]
+    return [step for step in steps if step.enabled(ctx)]
 
 
 def signs(step: Step) -> bool:

@@ -401,7 +401,7 @@ class SbomStep:
 
     name: ClassVar[str] = "sbom"
     feature: ClassVar[Feature] = "sbom"
-    tools: ClassVar[tuple[str, ...]] = ("syft",)
+    tools: tuple[str, ...] = ("syft",)
     resource: ClassVar[Resource] = Resource.CPU
     requires: ClassVar[tuple[str, ...]] = ()
     after: ClassVar[tuple[str, ...]] = ()
@@ -483,6 +483,30 @@ class SbomStep:
         return results
 
 
+#: Fields that differ between two runs of the same generator on the same digest (ids and timestamps).
+VOLATILE: tuple[tuple[str, ...], ...] = (("serialNumber",), ("metadata", "timestamp"), ("documentNamespace",),
+                                         ("creationInfo", "created"))
+
+
+def same_sbom(attested: object, made: Mapping[str, Any]) -> bool:
+    """Whether an attested SBOM says what `made` says: equal once the per-run document id and timestamps
+    are left out (so a re-release of an unchanged digest attaches nothing new)."""
+    if not isinstance(attested, dict):
+        return False
+
+    def stable(document: Mapping[str, Any]) -> dict[str, Any]:
+        copy = json.loads(json.dumps(document))
+        for path in VOLATILE:
+            node = copy
+            for key in path[:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(path[-1], None)
+        return copy  # type: ignore[no-any-return]
+
+    return stable(attested) == stable(made)
+
+
 class SbomAttachStep:
     """`sbom-attach`: each SBOM attached to its manifest as a signed attestation (or, too large, a digest
     reference); an index gets a reference listing its platforms' SBOMs. An attestation already there with
@@ -490,7 +514,7 @@ class SbomAttachStep:
 
     name: ClassVar[str] = "sbom-attach"
     feature: ClassVar[Feature] = "sbom"
-    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    tools: tuple[str, ...] = ("cosign",)
     resource: ClassVar[Resource] = Resource.NETWORK
     requires: ClassVar[tuple[str, ...]] = ("sbom",)
     after: ClassVar[tuple[str, ...]] = ("scan",)
@@ -572,7 +596,7 @@ class SbomAttachStep:
                                          sbom.format.cosign_type)
         except StepFailed:
             return None
-        if not any(s.get("predicate") == sbom.document for s in statements):
+        if not any(same_sbom(s.get("predicate"), sbom.document) for s in statements):
             return None
         artifact = Artifact("attestation", sbom.target.ref, sbom.format.name, sbom.format.predicate_type,
                             digest=sbom.sha256, reused=True)

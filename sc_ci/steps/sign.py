@@ -190,7 +190,7 @@ class SignStep:
 
     name: ClassVar[str] = "sign"
     feature: ClassVar[Feature] = "signing"
-    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    tools: tuple[str, ...] = ("cosign",)
     resource: ClassVar[Resource] = Resource.NETWORK
     requires: ClassVar[tuple[str, ...]] = ()
     after: ClassVar[tuple[str, ...]] = ("scan",)
@@ -234,7 +234,7 @@ class VerifyStep:
 
     name: ClassVar[str] = "verify"
     feature: ClassVar[Feature] = "verify"
-    tools: ClassVar[tuple[str, ...]] = ("cosign",)
+    tools: tuple[str, ...] = ("cosign",)
     resource: ClassVar[Resource] = Resource.NETWORK
     requires: ClassVar[tuple[str, ...]] = ("sign",)
     after: ClassVar[tuple[str, ...]] = ()
