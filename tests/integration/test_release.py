@@ -9,7 +9,6 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +82,7 @@ def _security(key: Path, dbs: ServedDbs, cache: Path, fail_on: str = "") -> str:
 
 
 @pytest.fixture
-def project(tmp_path: Path, registry: LocalRegistry, keys: KeyPair, vulndbs: ServedDbs) -> Iterator[Project]:
+def project(tmp_path: Path, registry: LocalRegistry, keys: KeyPair, vulndbs: ServedDbs) -> Project:
     """A Simple Container project: stack `shop`, env `production`, cloud-compose with two built services and
     one upstream image; committed in a git repository whose `origin` is a bare repository on disk."""
     prefix = f"acme-{secrets.token_hex(3)}"
@@ -107,7 +106,7 @@ def project(tmp_path: Path, registry: LocalRegistry, keys: KeyPair, vulndbs: Ser
     git(root, "commit", "-q", "-m", "shop")
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "-q", "origin", "main")
-    yield Project(root, remote, git(root, "rev-parse", "HEAD"), f"{registry.host}/{prefix}", images, upstream,
+    return Project(root, remote, git(root, "rev-parse", "HEAD"), f"{registry.host}/{prefix}", images, upstream,
                   tmp_path / "out")
 
 
@@ -131,7 +130,8 @@ def test_release_create_runs_everything_tags_and_is_idempotent(project: Project,
     assert "Verify it yourself:" in done.stdout
     assert f"release passed; git tag: v{VERSION} created at {project.head[:12]}, pushed to origin" in done.stdout
     # scan findings on the console (AC-4.2): the merged ids of alpine-app
-    assert "findings in" in done.stdout and "CVE-2018-18074" in done.stdout  # grype's GHSA and trivy's CVE: one
+    assert "findings in" in done.stdout
+    assert "CVE-2018-18074" in done.stdout
 
     manifest = project.manifest()
     assert manifest["schema"] == "sc-ci/release/v1"
@@ -142,7 +142,8 @@ def test_release_create_runs_everything_tags_and_is_idempotent(project: Project,
     assert upstream["built"] is False
     assert {r["step"]: r["outcome"] for r in upstream["results"]}["scan"] == "ok"
     signing = [r for r in upstream["results"] if r["step"] in ("sign", "sbom-attach", "provenance", "verify")]
-    assert len(signing) == 4 and all(r["outcome"] == "skipped" and "upstream image" in r["summary"]
+    assert len(signing) == 4
+    assert all(r["outcome"] == "skipped" and "upstream image" in r["summary"]
                                      for r in signing)
     api = by_digest[project.images["api"].by_digest]
     outcomes = {(r["step"], r["outcome"]) for r in api["results"]}
@@ -155,7 +156,8 @@ def test_release_create_runs_everything_tags_and_is_idempotent(project: Project,
     assert git(project.root, "cat-file", "-t", f"v{VERSION}") == "tag"
     assert git(project.root, "rev-parse", f"v{VERSION}^{{commit}}") == project.head
     message = git(project.root, "tag", "-l", "--format=%(contents)", f"v{VERSION}")
-    assert project.images["api"].by_digest in message and project.images["web"].by_digest in message
+    assert project.images["api"].by_digest in message
+    assert project.images["web"].by_digest in message
     assert git(project.remote, "rev-parse", f"v{VERSION}^{{commit}}") == project.head
 
     # plain cosign accepts what was made; the upstream image got nothing written
@@ -189,7 +191,8 @@ def test_a_tripped_gate_stops_signing_that_image_and_no_tag(project: Project, ke
     manifest = project.manifest()
     api = next(i for i in manifest["images"] if i["digest"] == project.images["api"].by_digest)
     sign = next(r for r in api["results"] if r["step"] == "sign")
-    assert sign["outcome"] == "skipped" and "scan failed" in sign["summary"]
+    assert sign["outcome"] == "skipped"
+    assert "scan failed" in sign["summary"]
     assert subprocess.run(["git", "-C", str(project.root), "rev-parse", "-q", "--verify", f"refs/tags/v{VERSION}"],
                           capture_output=True, check=False).returncode != 0
 
@@ -202,7 +205,8 @@ def test_an_existing_tag_at_another_commit_is_refused_before_anything_runs(proje
     git(project.root, "tag", "-a", "-m", "old", f"v{VERSION}", "HEAD")
     done = project.run(keys=keys)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert f"tag v{VERSION} already exists at" in done.stderr and "a release tag is never moved" in done.stderr
+    assert f"tag v{VERSION} already exists at" in done.stderr
+    assert "a release tag is never moved" in done.stderr
     assert count_layers(registry, project.images["api"], "sig") == 0
 
 
@@ -238,7 +242,8 @@ def test_shards_cover_every_image_once_and_merge_into_one_verdict(project: Proje
     merged = sc_ci("release", "merge", *map(str, manifests), "--output", str(tmp_path / "merged"), cwd=tmp_path)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     data = json.loads((tmp_path / "merged" / "release.json").read_text())
-    assert len(data["images"]) == 3 and data["verdict"]["status"] == "passed"
+    assert len(data["images"]) == 3
+    assert data["verdict"]["status"] == "passed"
     assert "release passed" in merged.stdout
 
 
