@@ -91,9 +91,16 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None,
                 return f"not run: {name} failed ({_clip(blocked[0].summary)})"
         return None
 
+    limit = {Resource.CPU: slots.cpu, Resource.NETWORK: slots.network}
+    busy = {Resource.CPU: 0, Resource.NETWORK: 0}
+
     def start_ready() -> None:
+        """Start what can start: its dependencies are done and its resource class has a free slot (work is
+        held here, not queued in a pool, so fail-fast can still stop it)."""
         for task in sorted(pending, key=lambda t: (t.step, t.image)):
             if any(Task(task.image, d) not in done for d in deps[task.step]):
+                continue
+            if stopped is None and busy[steps[task.step].resource] >= limit[steps[task.step].resource]:
                 continue
             pending.discard(task)
             step, image = steps[task.step], plan.images[task.image]
@@ -106,6 +113,7 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None,
                 done[task] = [StepResult(step.name, image.name, Outcome.FAILED, _clip(broken.what, 300),
                                          error=broken)]
                 continue
+            busy[step.resource] += 1
             running[pools[step.resource].submit(run_step, step, ctx, image, prior(task))] = task
 
     try:
@@ -113,15 +121,16 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None,
             before = len(pending)
             start_ready()
             if not running:
-                if len(pending) == before and pending:  # nothing can start: a dependency cycle
+                if len(pending) == before and pending:  # nothing can start and nothing runs: a cycle
                     raise ToolError("the step plan has a dependency cycle", fix="Report this as a bug.")
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:
                 task = running.pop(future)
+                step = steps[task.step]
+                busy[step.resource] -= 1
                 results = future.result()
                 done[task] = results
-                step = steps[task.step]
                 if stopped is None and plan.policy.fail_fast:
                     bad = [r for r in results if plan.policy.blocking(r, step.feature)]
                     if bad:

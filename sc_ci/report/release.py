@@ -175,6 +175,12 @@ def outputs(manifest: Mapping[str, Any], paths: Mapping[str, str] | None = None)
            "verify-commands": "\n".join(verify_commands(manifest)),
            "status": str(verdict.get("status", "")), "failed-steps": str(verdict.get("blocking", 0)),
            "tolerated-steps": str(verdict.get("tolerated", 0))}
+    scans = [r for i in images for r in i.get("results", []) if r["step"] == "scan"]
+    if scans:
+        for severity in ("critical", "high", "medium", "low"):
+            out[f"{severity}-count"] = str(sum(int(r.get("details", {}).get(f"merged-{severity}", 0) or 0)
+                                               for r in scans))
+        out["scan-verdict"] = "failed" if any(r["outcome"] == "failed" for r in scans) else "passed"
     tag = manifest.get("tag")
     if isinstance(tag, dict) and tag.get("name"):
         out["tag"] = str(tag["name"])
