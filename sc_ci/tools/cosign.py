@@ -28,6 +28,7 @@ from sc_ci.tools.cosign_keys import (
     Verifier,
 )
 from sc_ci.tools.cosign_output import decode_statements, parse_payloads, payload_digest, payload_type
+from sc_ci.tools.cosign_statement import Route, load_predicate, route, statement_v1, write_statement
 from sc_ci.tools.sigstore_files import LegacyTrust, legacy_trust
 
 # Sigstore trust settings cosign reads from the environment (paths and URLs, never credentials): passed
@@ -169,9 +170,45 @@ class Cosign:
 
     def attest_argv(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
                     token_path: str = TOKEN_PLACEHOLDER, fmt: Format | None = None) -> list[str]:
+        """`cosign attest --predicate`: a Statement v0.1 (what `attest` falls back to where no v1 route is)."""
         argv = [str(self.path), "attest", "--yes", *_signer_flags(key, token_path), "--predicate", str(predicate),
                 "--type", predicate_type]
         return [*argv, *self._sign_flags(key, opts, fmt or self.formats(opts)[0]), image]
+
+    def statement_route(self, key: Signer, opts: SignOptions, fmt: Format) -> Route | None:
+        """How this cosign signs a Statement v1 in format `fmt` (see sc_ci.tools.cosign_statement); None: it
+        cannot, and `cosign attest` signs a v0.1 one."""
+        return route(self.major, fmt, keyless=isinstance(key, Keyless), tlog=opts.tlog)
+
+    def attest_blob_argv(self, statement: Path, key: Signer, opts: SignOptions, fmt: Format, out: Path | str,
+                         token_path: str = TOKEN_PLACEHOLDER) -> list[str]:
+        """`cosign attest-blob --statement`: sign the statement as is (DSSE, payloadType
+        application/vnd.in-toto+json) into a Sigstore bundle (`bundle`) or a bare DSSE envelope (`legacy`)."""
+        argv = [str(self.path), "attest-blob", "--yes", *_signer_flags(key, token_path), "--statement",
+                str(statement), *self._sign_flags(key, opts, fmt)]
+        if fmt == "bundle":
+            return [*argv, "--bundle", str(out)]
+        return [*argv, "--output-signature", str(out)]
+
+    def attach_attestation_argv(self, image: str, signed: Path | str) -> list[str]:
+        """`cosign attach attestation`: a bundle becomes a referrer (v3), a DSSE envelope an `.att` layer."""
+        return [str(self.path), "attach", "attestation", "--attestation", str(signed), image]
+
+    def attest_argvs(self, image: str, key: Signer, predicate: Path, predicate_type: str,
+                     opts: SignOptions) -> list[list[str]]:
+        """Every command `attest` runs, in order, as a dry run shows them (placeholders for the temporary
+        statement and signed files; whether the predicate is a JSON object is not checked here)."""
+        commands: list[list[str]] = []
+        for fmt in self.formats(opts):
+            kind = self.statement_route(key, opts, fmt)
+            if kind is None:
+                commands.append(self.attest_argv(image, key, predicate, predicate_type, opts, fmt=fmt))
+                continue
+            signed = f"<{'bundle' if kind == 'bundle' else 'DSSE envelope'} of {predicate.name}>"
+            commands += [self.attest_blob_argv(Path(f"<in-toto Statement v1 of {predicate.name}>"), key, opts, fmt,
+                                               signed),
+                         self.attach_attestation_argv(image, signed)]
+        return commands
 
     def verify_attestation_argv(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                                 legacy: LegacyTrust | None = None,
@@ -383,16 +420,41 @@ class Cosign:
     def attest(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
                docker_config: str | None = None) -> Completed:
         """Attach `predicate` as a signed in-toto attestation of `predicate_type` (cosign --type value),
-        once per storage format, exactly where image signatures go."""
+        once per storage format, exactly where image signatures go.
+
+        The statement is an in-toto Statement v1 about `image`'s digest wherever this cosign can sign and attach
+        one (`statement_route`: v3 bundles, key-based `.att` without a log); elsewhere, for predicates that are
+        not a JSON object and for an image not given by digest, `cosign attest` makes its Statement v0.1."""
         env = self.env_for(key, docker_config, opts)
         done: list[Completed] = []
+        statement = functools.cache(lambda: _statement_or_none(image, predicate, predicate_type))
         for fmt in self.formats(opts):
+            kind = self.statement_route(key, opts, fmt)
+            if kind is not None and (v1 := statement()) is not None:
+                done += self._attest_v1(image, key, v1, opts, fmt, env)
+                continue
             result = self._signing(key, functools.partial(self._attest_argv_for, image, key, predicate,
                                                           predicate_type, opts, fmt), env)
             if not result.ok:
                 raise _failure(result, image, "attesting", key, opts)
             done.append(result)
         return _combined(done)
+
+    def _attest_v1(self, image: str, key: Signer, statement: Mapping[str, object], opts: SignOptions, fmt: Format,
+                   env: Mapping[str, str]) -> list[Completed]:
+        """Sign `statement` with `cosign attest-blob` (cosign signs: key, KMS or keyless) and attach the result
+        with `cosign attach attestation`; both files live in a private directory removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix="sc-ci-attest-") as tmp:
+            statement_path = write_statement(Path(tmp) / "statement.json", statement)
+            signed = Path(tmp) / ("bundle.json" if fmt == "bundle" else "envelope.json")
+            signing = self._signing(key, functools.partial(self.attest_blob_argv, statement_path, key, opts, fmt,
+                                                           signed), env)
+            if not signing.ok:
+                raise _failure(signing, image, "attesting", key, opts)
+            attaching = _run(self.attach_attestation_argv(image, signed), env)
+            if not attaching.ok:
+                raise _failure(attaching, image, "attaching the attestation to", key, opts)
+        return [signing, attaching]
 
     def verify_attestation(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                            docker_config: str | None = None) -> list[dict[str, object]]:
@@ -425,6 +487,17 @@ class Cosign:
         if not result.ok:
             raise classify(result, key.label, "reading the public key of")
         return Secret(result.stdout, "public key")
+
+
+def _statement_or_none(image: str, predicate: Path, predicate_type: str) -> dict[str, object] | None:
+    """The Statement v1 of `predicate` about `image`; None when there can be none (see `Cosign.attest`)."""
+    loaded = load_predicate(predicate, predicate_type)
+    if loaded is None:
+        return None
+    try:
+        return statement_v1(image, loaded, predicate_type)
+    except ValueError:  # not REPO@sha256:…: cosign attest resolves the tag itself
+        return None
 
 
 def _signer_flags(key: Signer, token_path: str) -> list[str]:
