@@ -12,6 +12,7 @@ from sc_ci.steps.interface import Step
 from sc_ci.steps.provenance import ProvenanceStep
 from sc_ci.steps.sbom import SbomAttachStep, SbomStep
 from sc_ci.steps.scan import ScanStep
+from sc_ci.steps.scan_attest import ScanAttestStep
 from sc_ci.steps.sign import SignStep, VerifyStep
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ STEPS: tuple[type[Step], ...] = (
     SbomStep,
     SbomAttachStep,
     ProvenanceStep,
+    ScanAttestStep,
     VerifyStep,
 )
 
