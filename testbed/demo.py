@@ -1,60 +1,109 @@
-"""The demo the `sc-ci demo` command runs: a local registry, demo images, and the release on them."""
+"""The demo `sc-ci demo` runs: a local registry, demo images pushed the way Simple Container names them, an
+air-gapped vulnerability DB mirror, a DefectDojo stand-in, and `sc-ci release create` on a demo Simple
+Container project (a real git repository) with every feature on — the summary printed."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from sc_ci import cli
 from sc_ci.errors import ToolError
+from sc_ci.runner import base_env
 from sc_ci.tools import locate
-from testbed.images import push_demo_images
+from testbed.defectdojo import FakeDefectDojo
+from testbed.images import PushedImage, push_image
 from testbed.keys import generate_keypair
 from testbed.registry import LocalRegistry
+from testbed.vulndb import grype_db, trivy_db
+from testbed.vulndb.serve import GrypeListingServer, push_trivy_db
 
-DEMO_IMAGES = ("alpine-app", "debian-app", "multiarch", "service-1", "service-2", "service-3")
-
-
+VERSION = "1.0.0"
+STACK, ENVIRONMENT = "shop", "production"
+#: compose service → the demo image it is built as (the upstream `db` is pulled, not built)
+SERVICES = {"api": "alpine-app", "worker": "service-1", "web": "multiarch"}
+UPSTREAM = "debian-app"
 DEMO_BUILDER = "https://github.com/simple-container-com/sc-security-action/demo"
 DEMO_REPO = "https://github.com/simple-container-com/sc-security-action"
 
 
-def demo_config(key: Path, sbom_dir: Path) -> str:
-    """The release the demo runs: every feature this version has, offline (no transparency log)."""
-    return (
-        "security:\n"
-        "  signing:\n"
-        "    enabled: true\n"
-        f"    privateKey: {key}\n"
-        "    verify:\n"
-        "      enabled: true\n"
-        "    sigstore:\n"
-        "      transparencyLog: false   # offline demo: no Rekor\n"
-        "  sbom:\n"
-        "    enabled: true\n"
-        "    format: cyclonedx-json\n"
-        "    extraFormats: [spdx-json]\n"
-        "    output:\n"
-        f"      local: {sbom_dir}/\n"
-        "  provenance:\n"
-        "    enabled: true\n"
-        "    builder:\n"
-        f"      id: {DEMO_BUILDER}\n"
-        "  policy:\n"
-        "    failOpen: false\n"
-    )
+def client_yaml(key: Path, dbs: tuple[str, str], defectdojo: str, cache: Path) -> str:
+    """The demo stack: the whole `security:` block, offline (no Rekor, mirrors on loopback)."""
+    grype_url, trivy_repo = dbs
+    return f"""schemaVersion: 1.0
+security:
+  scan:
+    enabled: true
+    tools:
+      - name: grype
+        required: true
+      - name: trivy
+    failOn: critical           # the demo images have high findings, none critical: the gate passes
+    attest: true               # the merged result as a signed vuln attestation
+    db:
+      cacheDir: {cache}
+      grypeUpdateUrl: {grype_url}
+      trivyRepository: {trivy_repo}
+    upload:
+      defectdojo:
+        enabled: true
+        url: {defectdojo}
+        apiKey: ${{env:DEMO_DEFECTDOJO_KEY}}
+        productTypeName: demo
+        autoCreateContext: true
+  signing:
+    enabled: true
+    privateKey: {key}
+    sigstore:
+      transparencyLog: false   # offline demo: no Rekor
+  sbom:
+    enabled: true
+    format: cyclonedx-json
+    extraFormats: [spdx-json]
+    output:
+      local: sbom/
+  provenance:
+    enabled: true
+    builder:
+      id: {DEMO_BUILDER}
+  policy:
+    failOpen: false
+stacks:
+  {ENVIRONMENT}:
+    type: cloud-compose
+    parent: demo/infrastructure
+    config:
+      dockerComposeFile: ${{git:root}}/docker-compose.yaml
+      runs: [api, worker, web, db]
+"""
 
 
-def source_commit() -> str:
-    """The commit the demo attests as its source: this checkout's HEAD, or a fixed marker outside git."""
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parent)
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and len(sha) == 40 else "0" * 40
+def compose_yaml(upstream: PushedImage) -> str:
+    services = "".join(f"  {name}:\n    build: ./{name}\n" for name in SERVICES)
+    return f"services:\n{services}  db:\n    image: {upstream.ref}\n"
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**base_env(), "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
+           "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
+    done = subprocess.run(["git", "-C", str(repo), *args], env=env, text=True, capture_output=True, check=True)
+    return done.stdout.strip()
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def run(env: Mapping[str, str], verbose: int = 0) -> int:
@@ -62,37 +111,56 @@ def run(env: Mapping[str, str], verbose: int = 0) -> int:
     if cosign is None:
         raise ToolError("the demo needs the pinned tools", fix="make tools   (or: sc-ci tools install)")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sc-ci-demo-") as tmp, LocalRegistry() as registry:
+    with (tempfile.TemporaryDirectory(prefix="sc-ci-demo-") as tmp, LocalRegistry() as registry,
+          FakeDefectDojo(secrets.token_hex(16)) as dojo):
         work = Path(tmp)
         os.chmod(work, 0o700)
         print(f"1. registry       docker-registry on {registry.host} (temporary storage)")
-        pushed = push_demo_images(registry.host, names=DEMO_IMAGES)
-        print(f"2. images         pushed {len(pushed)} demo images:")
+        prefix = f"{registry.host}/demo"
+        pushed = {svc: push_image(registry.host, base, repository=f"demo/{STACK}--{svc}", tag=VERSION)
+                  for svc, base in SERVICES.items()}
+        upstream = push_image(registry.host, UPSTREAM, repository="library/postgres", tag="16")
+        print("2. images         as Simple Container pushes them (<registry>/<stack>--<service>:<version>):")
         for image in pushed.values():
             kind = f" (index: {', '.join(image.platforms)})" if len(image.platforms) > 1 else ""
             print(f"                    {image.ref}{kind}")
-        keys = generate_keypair(cosign, work)
-        password = keys.password
-        print(f"3. keys           throwaway cosign key pair in {work} (password in COSIGN_PASSWORD only)")
-        config = work / "security.yaml"
-        config.write_text(demo_config(work / "cosign.key", work / "sbom"))
-        sha = source_commit()
-        print(f"4. release        sc-ci action --config {config.name}: by digest, sign → SBOM → provenance, "
-              "each verified")
-        print(f"                  provenance source: {DEMO_REPO}@{sha[:12]} (outside CI the facts are given "
-              "explicitly)\n")
-        demo_env = {k: v for k, v in env.items()
-                    if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_", "JENKINS", "BUILDKITE",
-                                         "CIRCLE"))}
-        demo_env.pop("CI", None)
-        demo_env.update({"COSIGN_PASSWORD": password,
-                         "SC_CI_IMAGES": "\n".join(i.ref for i in pushed.values()),
-                         "SC_CI_SOURCE_REPO": DEMO_REPO, "SC_CI_GIT_SHA": sha,
-                         "SC_CI_WORKFLOW_NAME": "sc-ci demo"})
-        argv = ["action", "--config", str(config)] + ["-v"] * verbose
-        code = cli.main(argv, demo_env)
-        sboms = sorted(p.name for p in (work / "sbom").glob("*.json"))
-        print(f"\nSBOM files written ({len(sboms)}): " + ", ".join(sboms[:4]) + (" …" if len(sboms) > 4 else ""))
+        print(f"                    {upstream.ref} (upstream: scanned, never signed)")
+        grype = grype_db.build(work / "mirror" / "grype")
+        trivy = trivy_db.build(work / "mirror" / "trivy")
+        with GrypeListingServer(grype) as listing:
+            trivy_repo = push_trivy_db(trivy, registry.host)
+            print(f"3. vuln DBs       air-gapped mirrors: grype listing {listing.update_url}, trivy DB {trivy_repo}")
+            keys = generate_keypair(cosign, work / "keys")
+            print(f"4. keys           throwaway cosign key pair (password in COSIGN_PASSWORD only); "
+                  f"DefectDojo stand-in on {dojo.url}")
+            project = work / "shop"
+            stack_dir = project / ".sc" / "stacks" / STACK
+            stack_dir.mkdir(parents=True)
+            (project / "docker-compose.yaml").write_text(compose_yaml(upstream))
+            (stack_dir / "client.yaml").write_text(client_yaml(keys.private, (listing.update_url, trivy_repo),
+                                                               dojo.url, work / "vulndb"))
+            _git(work, "init", "-q", "-b", "main", str(project))
+            _git(project, "add", "-A")
+            _git(project, "commit", "-q", "-m", "demo shop")
+            sha = _git(project, "rev-parse", "HEAD")
+            argv = ["release", "create", "-s", STACK, "-e", ENVIRONMENT, "--version", VERSION,
+                    "--registry", prefix, "--output", str(work / "out"), "--source-repo", DEMO_REPO,
+                    "--git-sha", sha, "--workflow-name", "sc-ci demo"] + ["-v"] * verbose
+            print(f"5. release        (in {project}, a git repository)\n"
+                  f"                  sc-ci {' '.join(argv[:10])} …\n")
+            demo_env = {k: v for k, v in env.items()
+                        if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_", "JENKINS",
+                                             "BUILDKITE", "CIRCLE"))}
+            demo_env.pop("CI", None)
+            demo_env.update({"COSIGN_PASSWORD": keys.password, "DEMO_DEFECTDOJO_KEY": dojo.api_key})
+            with _cwd(project):
+                code = cli.main(argv, demo_env)
+        outputs = sorted(p.name for p in (work / "out").glob("*"))
+        sboms = sorted(p.name for p in (project / "sbom").glob("*.json"))
+        tag = _git(project, "tag", "-l")
+        print(f"\nfiles written: {', '.join(outputs)}; {len(sboms)} SBOM files in sbom/")
+        print(f"git tag: {tag or 'none'}; DefectDojo received {len(dojo.tests)} test(s) "
+              f"({len(dojo.requests)} requests)")
         print(f"demo finished in {time.monotonic() - started:.1f}s with exit code {code}; "
-              "the registry, keys and SBOM files are removed now.")
+              "the registry, keys, mirrors and files are removed now.")
     return code

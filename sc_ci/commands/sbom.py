@@ -239,7 +239,7 @@ def attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     sbom = sbom_step.parse(data, target, str(path))
     settings = SbomSettings.from_config(session.loaded.security.sbom)
     if session.dry_run:
-        output.dry_run([cosign.attest_argv(target.ref, plan.key, path, sbom.format.cosign_type, plan.options)])
+        output.dry_run(cosign.attest_argvs(target.ref, plan.key, path, sbom.format.cosign_type, plan.options))
         return 0
     with session.docker_config() as docker_config, tempfile.TemporaryDirectory(prefix="sc-ci-attest-") as tmp:
         result = sbom_step.attach(cosign, plan.with_docker_config(docker_config), sbom, settings,

@@ -45,8 +45,8 @@ def _cell(results: Sequence[Mapping[str, Any]]) -> str:
     if step in ("sbom", "sbom-attach"):
         formats = sorted({a.get("format", "") for r in results for a in r.get("artifacts", [])
                           if a.get("kind") in ("attestation", "sbom-file") and a.get("format")})
-        attached = any(r["step"] == "sbom-attach" for r in results)
-        return (", ".join(formats) or "made") + (" attached" if attached else "")
+        attached = any(r["step"] == "sbom-attach" and (r["outcome"] == "ok" or r.get("reused")) for r in results)
+        return (", ".join(formats) or "made") + (" attached" if attached else " (local)")
     if all(r.get("reused") for r in results):
         return "reused"
     return {"sign": "signed", "provenance": "attached", "verify": "verified"}.get(step, "ok")

@@ -256,7 +256,7 @@ class ProvenanceStep:
         if self.request is None or not self.request.applies:
             return []
         plan = ctx.signing_plan()
-        return [ctx.cosign().attest_argv(image.name, plan.key, Path("<provenance.json>"), COSIGN_TYPE, plan.options)]
+        return ctx.cosign().attest_argvs(image.name, plan.key, Path("<provenance.json>"), COSIGN_TYPE, plan.options)
 
     def preview(self, ctx: RunContext) -> str | None:
         """What a dry run shows besides the argv: the predicate (the same for every image)."""

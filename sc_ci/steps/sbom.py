@@ -541,9 +541,10 @@ class SbomAttachStep:
 
     def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
         cosign, plan = ctx.cosign(), ctx.signing_plan()
-        return [cosign.attest_argv(t.ref, plan.key, Path(naming.sbom_filename(t.image, fmt, t.platform or None)),
-                                   fmt.cosign_type, plan.options)
-                for t in targets(ctx, image.ref) for fmt in self.settings.formats]
+        return [argv for t in targets(ctx, image.ref) for fmt in self.settings.formats
+                for argv in cosign.attest_argvs(t.ref, plan.key,
+                                                Path(naming.sbom_filename(t.image, fmt, t.platform or None)),
+                                                fmt.cosign_type, plan.options)]
 
     def run(self, ctx: RunContext, image: PlannedImage,
             prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:

@@ -66,8 +66,8 @@ class ScanAttestStep:
 
     def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
         plan = ctx.signing_plan()
-        return [ctx.cosign().attest_argv(image.name, plan.key, Path("<scan-predicate.json>"), COSIGN_TYPE,
-                                         plan.options)]
+        return ctx.cosign().attest_argvs(image.name, plan.key, Path("<scan-predicate.json>"), COSIGN_TYPE,
+                                         plan.options)
 
     def run(self, ctx: RunContext, image: PlannedImage,
             prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:

@@ -21,10 +21,11 @@ import pytest
 
 from sc_ci import secrets
 from sc_ci.engine import signing
-from sc_ci.session import open_session
+from sc_ci.engine.context import RunContext, RunOptions
 from sc_ci.errors import StepFailed, VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.secrets import Secret
+from sc_ci.session import open_session
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
 from sc_ci.tools.cosign_keys import CertificateIdentity, Keyless
@@ -264,8 +265,9 @@ def test_keyless_attestation_and_its_verification(keyless_bed: KeylessBed, reque
     image = fresh_image()
     env = {**base_env(), **keyless_bed.github_env(request_token), "SC_CI_COSIGN_PATH": str(cosign_any)}
     session = open_session(argparse.Namespace(images=[image.ref]), env, {"signing.enabled": True})
-    cosign = session.cosign()
-    plan = signing.plan(session, cosign)
+    ctx = RunContext(session, RunOptions(), tmp_path)
+    cosign = ctx.cosign()
+    plan = ctx.signing_plan()
     assert plan.keyless
     assert isinstance(plan.verify_key, CertificateIdentity)
     assert plan.verify_key.identity == keyless_bed.github_identity
@@ -288,8 +290,8 @@ def test_keyless_attestation_and_its_verification(keyless_bed: KeylessBed, reque
     assert run_details["builder"] == builder
     exchange = keyless_bed.github.exchange
     assert exchange is not None
-    assert signing.plan(session, cosign).key == plan.key  # a second plan in the run (SBOM, provenance) …
-    assert len(exchange.requests) == 1  # … shares the run's one token
+    assert ctx.signing_plan() is plan  # every step of the run (SBOM, provenance) uses the run's one plan …
+    assert len(exchange.requests) == 1  # … and its one token
     assert secrets.mask(exchange.minted[0]) == secrets.MASK
     someone_else = replace(plan, verify_key=replace(plan.verify_key, identity=re.sub(
         r"release\.yml", "other.yml", plan.verify_key.identity or "")))

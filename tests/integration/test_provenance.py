@@ -164,7 +164,8 @@ def test_attached_provenance_is_accepted_by_plain_cosign_and_equals_what_was_gen
 
     [signed] = plain_cosign_statements(cosign, image.by_digest, keys.public)
     attestation_schemas.check(signed)
-    assert signed["_type"] == "https://in-toto.io/Statement/v0.1"  # cosign's wrapper (see tests/data/schemas)
+    assert signed["_type"] == "https://in-toto.io/Statement/v1"  # (attest-blob --statement + attach: see cosign.py)
+    assert signed == generated  # the signed statement is exactly the one generated
     assert signed["predicateType"] == generated["predicateType"] == "https://slsa.dev/provenance/v1"
     assert signed["subject"] == generated["subject"] == [
         {"name": f"{image.host}/{image.repository}", "digest": {"sha256": image.digest.removeprefix("sha256:")}}]
@@ -251,7 +252,9 @@ def test_dry_run_attaches_nothing(fresh_image: FreshImage, keys: KeyPair, cosign
     result = attach(image, keys, GITHUB, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "dry run" in result.stdout
-    assert "--predicate <provenance.json> --type slsaprovenance1 " in result.stdout
+    assert "attest-blob --yes --key" in result.stdout  # cosign signs our in-toto Statement v1 …
+    assert "--statement <in-toto Statement v1 of <provenance.json>>" in result.stdout
+    assert "attach attestation --attestation <DSSE envelope of <provenance.json>>" in result.stdout  # … attached
     assert image.by_digest in result.stdout
     assert '"buildType": "https://actions.github.io/buildtypes/workflow/v1"' in result.stdout
     nothing = subprocess.run([str(cosign), "verify-attestation", "--type", "slsaprovenance1", "--key",

@@ -286,7 +286,8 @@ def test_dry_run_runs_neither_syft_nor_cosign(fresh_image: FreshImage, cosign: P
     assert done.returncode == 0, done.stderr
     assert f"scan registry:{image.by_digest} --quiet -o cyclonedx-json@1.6=<private temp dir>/sbom.cdx.json" \
         in done.stdout
-    assert "attest --yes --key" in done.stdout
+    assert "attest-blob --yes --key" in done.stdout
+    assert "attach attestation --attestation" in done.stdout
     assert not Path("unused").exists()
     assert verify_attestation(cosign, image.by_digest, "cyclonedx", keys.public)[0].returncode != 0
 
