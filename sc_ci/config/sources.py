@@ -163,28 +163,113 @@ class ActionInput:
 
 
 ACTION_INPUTS: tuple[ActionInput, ...] = (
-    ActionInput("sign", "security.signing.enabled", "Sign each image with cosign (true/false)."),
-    ActionInput("keyless", "security.signing.keyless", "Keyless (OIDC) signing; false needs private-key."),
-    ActionInput("private-key", "security.signing.privateKey", "Key: file path, cosign URI or ${secret:NAME}."),
-    ActionInput("public-key", "security.signing.publicKey", "Public key for verification (path, URI, ref)."),
-    ActionInput("verify", "security.signing.verify.enabled", "Verify signatures after signing (true/false)."),
-    ActionInput("storage", "security.signing.storage", "Where signatures go: legacy (.sig tags), referrers, both."),
-    ActionInput("oidc-issuer", "security.signing.verify.oidcIssuer", "Expected OIDC issuer when verifying."),
-    ActionInput("identity-regexp", "security.signing.verify.identityRegexp", "Expected signer identity regexp."),
-    ActionInput("sbom", "security.sbom.enabled", "Generate and attach an SBOM (true/false)."),
-    ActionInput("sbom-format", "security.sbom.format", "cyclonedx-json, spdx-json or syft-json."),
-    ActionInput("provenance", "security.provenance.enabled", "Attach SLSA v1 provenance (true/false)."),
-    ActionInput("scan", "security.scan.enabled", "Scan for vulnerabilities (true/false)."),
-    ActionInput("scan-tools", "security.scan.tools", "Scanners, comma separated: grype,trivy."),
-    ActionInput("fail-on", "security.scan.failOn", "Fail on this severity or worse, for every scanner."),
-    ActionInput("fail-open", "security.policy.failOpen", "Report failed steps without failing the job."),
-    ActionInput("config", "runtime.config", "Path to a security YAML or a Simple Container client.yaml."),
-    ActionInput("images", "runtime.images", "Image references, newline or comma separated."),
-    ActionInput("stack", "runtime.stack", "Simple Container stack (.sc/stacks/<stack>/client.yaml)."),
-    ActionInput("environment", "runtime.environment", "Simple Container environment (stacks.<env>)."),
-    ActionInput("registry", "runtime.registry", "Registry prefix for images built from the project."),
-    ActionInput("version", "runtime.version", "Tag for images built from the project."),
+    # signing
+    ActionInput("sign", "security.signing.enabled",
+                "Sign each image by digest with cosign (true/false). Default: `false`."),
+    ActionInput("keyless", "security.signing.keyless",
+                "Keyless (OIDC) signing; needs `permissions: id-token: write`. Default: `true`, or `false` when "
+                "private-key is set."),
+    ActionInput("private-key", "security.signing.privateKey",
+                "Cosign private key: PEM contents (pass a secret), a file path, env://VAR, ${secret:NAME} or a KMS "
+                "URI (awskms://, gcpkms://, azurekms://, hashivault://, k8s://). Default: none (keyless)."),
+    ActionInput("public-key", "security.signing.publicKey",
+                "Public key to verify with: PEM contents, a file path, env://VAR, an https:// URL or a KMS URI. "
+                "Default: none (derived from private-key, or the keyless identity)."),
+    ActionInput("verify", "security.signing.verify.enabled",
+                "Verify each signature right after signing (true/false). Default: `true`."),
+    ActionInput("storage", "security.signing.storage",
+                "Where signatures and attestations go: legacy (sha256-<digest>.sig / .att tags every cosign reads), "
+                "referrers (Sigstore bundles as OCI 1.1 referrers) or both. Default: `legacy`."),
+    ActionInput("transparency-log", "security.signing.sigstore.transparencyLog",
+                "Upload signatures to the Rekor transparency log (true/false); false for a private or offline "
+                "Sigstore. Default: `true`."),
+    ActionInput("oidc-issuer", "security.signing.verify.oidcIssuer",
+                "Expected OIDC issuer for keyless verification. Default: none (detected from the CI)."),
+    ActionInput("identity-regexp", "security.signing.verify.identityRegexp",
+                "Expected certificate identity (regular expression) for keyless verification. Default: none "
+                "(detected from the CI)."),
+    # sbom
+    ActionInput("sbom", "security.sbom.enabled", "Generate an SBOM and attach it as a signed attestation (true/false). "
+                "Default: `false`."),
+    ActionInput("sbom-format", "security.sbom.format",
+                "SBOM format: cyclonedx-json, spdx-json or syft-json. Default: `cyclonedx-json`."),
+    ActionInput("sbom-extra-formats", "security.sbom.extraFormats",
+                "More SBOM formats from the same syft run, comma separated (e.g. spdx-json). Default: none."),
+    ActionInput("sbom-output", "security.sbom.output.local",
+                "Also save the SBOM files here (a directory ends in /), e.g. sbom/. Default: none."),
+    # provenance
+    ActionInput("provenance", "security.provenance.enabled",
+                "Attach signed SLSA v1 provenance (true/false). Default: `false`."),
+    # scan
+    ActionInput("scan", "security.scan.enabled", "Scan each image for vulnerabilities (true/false). Default: `false`."),
+    ActionInput("scan-tools", "security.scan.tools", "Scanners, comma separated: grype, trivy. Default: `grype`."),
+    ActionInput("fail-on", "security.scan.failOn",
+                "Fail when a scanner finds a vulnerability of this severity or worse (critical, high, medium, low), "
+                "for every scanner. Default: none (report only)."),
+    ActionInput("only-fixed", "security.scan.onlyFixed",
+                "Only findings that have a fix count for fail-on (true/false). Default: `false`."),
+    ActionInput("ignore-file", "security.scan.ignoreFile",
+                "A YAML or JSON file of accepted findings (id, reason, expires, package). Default: none."),
+    ActionInput("vex", "security.scan.vex",
+                "An OpenVEX document; not_affected and fixed statements suppress findings. Default: none."),
+    ActionInput("defectdojo", "security.scan.upload.defectdojo.enabled",
+                "Upload the scan results to DefectDojo (true/false); needs defectdojo-url and defectdojo-api-key. "
+                "Default: `false`."),
+    ActionInput("defectdojo-url", "security.scan.upload.defectdojo.url",
+                "DefectDojo base URL, e.g. https://defectdojo.example.com. Default: none."),
+    ActionInput("defectdojo-api-key", "security.scan.upload.defectdojo.apiKey",
+                "DefectDojo API v2 key (pass a secret; it is masked and never written to a file). Default: none."),
+    ActionInput("defectdojo-product", "security.scan.upload.defectdojo.productName",
+                "DefectDojo product name. Default: the stack, else the first image's repository."),
+    ActionInput("defectdojo-engagement", "security.scan.upload.defectdojo.engagementName",
+                "DefectDojo engagement name. Default: sc-ci <version> (or sc-ci)."),
+    # policy
+    ActionInput("fail-open", "security.policy.failOpen",
+                "Report failed steps as warnings without failing the job (true/false); a tripped fail-on gate always "
+                "fails. Default: `true`."),
+    ActionInput("fail-fast", "security.policy.failFast",
+                "After the first failure that fails the job, start no further step (true/false). Default: `false`."),
+    # runtime
+    ActionInput("config", "runtime.config",
+                "Path to a YAML file with a `security:` block, or a Simple Container client.yaml. Default: none."),
+    ActionInput("images", "runtime.images",
+                "Image references, newline or comma separated; tags are resolved to digests once. Default: none."),
+    ActionInput("stack", "runtime.stack",
+                "Simple Container stack (reads .sc/stacks/<stack>/client.yaml). Default: none."),
+    ActionInput("environment", "runtime.environment",
+                "Simple Container environment (stacks.<env>.config.security overrides the top-level block). "
+                "Default: none."),
+    ActionInput("registry", "runtime.registry",
+                "Registry prefix of the images a Simple Container stack builds (registry/<stack>--<service>:version). "
+                "Default: none."),
+    ActionInput("version", "runtime.version",
+                "Release version: the tag of the images a stack builds, and the release's name. Default: none."),
+    ActionInput("cache-dir", "runtime.cache_dir",
+                "Digest-keyed cache (SBOMs, scan results, vulnerability DBs in vulndb/); keep it with actions/cache. "
+                "Default: none (no cache)."),
+    ActionInput("output-dir", "runtime.output_dir",
+                "Directory for release.json and the scan reports (JSON, SARIF, GitLab); relative to the workspace. "
+                "Default: none (no files)."),
+    ActionInput("shard", "runtime.shard",
+                "K/N: this job's deterministic share of the images (a matrix job). Default: none (all images)."),
+    ActionInput("tag-pattern", "runtime.tag_pattern",
+                "Name of the git tag a successful release creates ({version}, {stack}, {environment}). "
+                "Default: `v{version}`."),
+    ActionInput("dry-run", "runtime.dry_run",
+                "Print the commands that would run and run nothing (true/false). Default: `false`."),
 )
+
+
+def runtime_inputs(env: Mapping[str, str]) -> dict[str, str]:
+    """The runtime-setting inputs in `env` under `INPUT_<FIELD>` (either spelling: INPUT_CACHE-DIR or
+    INPUT_CACHE_DIR), keyed the way RuntimeSettings names its fields; empty values left out."""
+    found: dict[str, str] = {}
+    for spec in ACTION_INPUTS:
+        if spec.target.startswith("runtime."):
+            value = input_value(env, spec)
+            if value is not None:
+                found["INPUT_" + spec.target.removeprefix("runtime.").upper()] = value
+    return found
 
 
 def input_value(env: Mapping[str, str], spec: ActionInput) -> str | None:
@@ -262,8 +347,7 @@ class RuntimeSettings(BaseSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, object] | None = None) -> RuntimeSettings:
         """Layer action inputs < `SC_CI_*` < `overrides` (flags and arguments); empty values mean unset."""
-        runtime_inputs = {s.env_var for s in ACTION_INPUTS if s.target.startswith("runtime.")}
-        inputs = {k: v for k, v in env.items() if k.upper() in runtime_inputs}
+        inputs = runtime_inputs(env)
         layers: list[tuple[str, Mapping[str, object]]] = [
             ("INPUT_", _MappingSource(cls, inputs, "INPUT_")()),
             (ENV_PREFIX, _MappingSource(cls, env, ENV_PREFIX)()),
