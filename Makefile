@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps deps tools tools-optional demo test test-unit test-integration lint fmt bench doctor clean
+.PHONY: help install system-deps deps tools tools-optional demo test test-unit test-integration lint lint-ci fmt bench doctor clean
 
 help:
 	@echo "make install          Python package + dev dependencies (editable)"
@@ -11,7 +11,8 @@ help:
 	@echo "make tools            build/install the pinned cosign, syft, grype, trivy (cached by version)"
 	@echo "make demo             local registry + demo images + the release, summary printed"
 	@echo "make test             the whole test suite (unit + integration with the real tools)"
-	@echo "make lint             ruff + mypy --strict"
+	@echo "make lint             ruff + mypy --strict, then lint-ci"
+	@echo "make lint-ci          CI files: action.yml/component in step, check-jsonschema, actionlint, zizmor, hadolint"
 
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
@@ -44,9 +45,13 @@ test-unit:
 test-integration: deps
 	$(PYTHON) -m pytest -q -m integration $(PYTEST_ARGS)
 
-lint:
-	$(PYTHON) -m ruff check sc_ci testbed tests $(wildcard benchmarks)
+lint: lint-ci
+	$(PYTHON) -m ruff check sc_ci testbed tests tools/lint $(wildcard benchmarks)
 	$(PYTHON) -m mypy
+
+# Installs its own linters (pinned, cached): pip packages into $(PYTHON)'s environment, actionlint via go install.
+lint-ci:
+	$(PYTHON) tools/lint/lint_ci.py
 
 fmt:
 	$(PYTHON) -m ruff check --fix sc_ci tests $(wildcard benchmarks)
