@@ -64,7 +64,7 @@ def main() -> None:
         for n in range(rounds):
             for mode, times in (("parallel", parallel), ("serial", serial)):
                 prefix = f"r{n}-{mode}"
-                refs = [push_image(registry.host, s, repository=f"{prefix}/{s}", tag="1.0",
+                refs = [push_image(registry.host, s, repository=f"{prefix}/bench--{s}", tag="1.0",
                                    extra_files={"etc/round": f"{prefix}\n"}).ref for s in SERVICES]
                 if mode == "parallel":
                     times.append(sc_ci(["stack", "sign", "-s", "bench", "-e", "prod", "--workers", "9",

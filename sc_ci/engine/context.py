@@ -66,6 +66,7 @@ class RunContext:
     signing: SigningPlan | None = None
     _tools: dict[str, object] = field(default_factory=dict, repr=False)
     _manifests: dict[str, Manifest] = field(default_factory=dict, repr=False)
+    facts: dict[str, object] = field(default_factory=dict, repr=False)  # what the run found out once (locked)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -58,15 +58,22 @@ def _run_step(step: Step, ctx: RunContext, image: PlannedImage,
                            time.monotonic() - started, exc)]
 
 
-def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None,
-            run_step: Runner = _run_step) -> tuple[StepResult, ...]:
-    """Every (image, step) of the plan; results ordered by image, then by the spec's step order."""
+def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: Runner = _run_step,
+            reused: Mapping[int, Sequence[StepResult]] | None = None) -> tuple[StepResult, ...]:
+    """Every (image, step) of the plan; results ordered by image, then by the spec's step order.
+    `reused`: per image index, recorded results of steps that need not run again (release records)."""
     slots = slots or Slots.for_machine(ctx.session.workers)
     steps = plan.steps
     index = {s.name: i for i, s in enumerate(steps)}
     deps = [tuple(index[d] for d in (*s.requires, *s.after) if d in index) for s in steps]
     done: dict[Task, Sequence[StepResult]] = {}
     pending = {Task(i, j) for i in range(len(plan.images)) for j in range(len(steps))}
+    for i, recorded in (reused or {}).items():
+        for j, step in enumerate(steps):
+            mine = [r for r in recorded if r.step == step.name]
+            if mine:
+                done[Task(i, j)] = mine
+                pending.discard(Task(i, j))
     running: dict[Future[Sequence[StepResult]], Task] = {}
     stopped: str | None = None  # fail-fast: why no further step starts
     pools = {Resource.CPU: ThreadPoolExecutor(slots.cpu, thread_name_prefix="sc-ci-cpu"),

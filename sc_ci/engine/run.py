@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sc_ci.engine import executor
+from sc_ci.engine import executor, records
 from sc_ci.engine import plan as planning
 from sc_ci.engine.cache import Cache
 from sc_ci.engine.context import RunContext, RunOptions
@@ -82,7 +82,11 @@ def execute(session: Session, request: Request, options: RunOptions | None = Non
             previews = tuple((s.name, text) for s in plan.steps
                              if (text := getattr(s, "preview", lambda _ctx: None)(ctx)))
         else:
-            results = executor.execute(plan, ctx)
+            print_ = records.fingerprint(plan, ctx)
+            reused = {i: found for i, image in enumerate(plan.images)
+                      if (found := records.reusable(ctx, plan, image, print_)) is not None}
+            results = executor.execute(plan, ctx, reused=reused)
+            records.save(ctx, plan, results, print_)
         judged = verdict(results, plan.policy, registry.FEATURES)
         return Release(plan, tuple(results), judged, started, datetime.now(UTC), time.monotonic() - clock,
                        ctx.tool_versions(), cache.stats() if cache else {}, commands, previews)

@@ -258,6 +258,15 @@ class ProvenanceStep:
         plan = ctx.signing_plan()
         return ctx.cosign().attest_argvs(image.name, plan.key, Path("<provenance.json>"), COSIGN_TYPE, plan.options)
 
+    def fingerprint(self, ctx: RunContext) -> str:
+        """What decides the provenance (release records): the build it records and who built it."""
+        if self.request is None or not self.request.applies:
+            return "skipped"
+        predicate = statement.predicate(self.request.context, statement.Timings(self.request.started, now()),
+                                        self.request.options)
+        run_details = _mapping(predicate.get("runDetails"))
+        return json.dumps([predicate.get("buildDefinition"), run_details.get("builder")], sort_keys=True)
+
     def preview(self, ctx: RunContext) -> str | None:
         """What a dry run shows besides the argv: the predicate (the same for every image)."""
         if self.request is None or not self.request.applies:

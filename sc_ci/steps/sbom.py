@@ -576,6 +576,12 @@ class SbomAttachStep:
                 results.append(attach_index(cosign, plan, image.ref, entries, workdir=Path(tmp)))
         return results or [skipped(self.name, image.name, "no SBOM to attach")]
 
+    def fingerprint(self, ctx: RunContext) -> str:
+        """What decides the SBOM attestations (release records): formats, generator, size policy."""
+        s = self.settings
+        return f"{[f.name for f in s.formats]} cdx={s.cyclonedx_version} max={s.max_size} {s.oversize} " \
+               f"syft={ctx.syft().version}"
+
     def _kept(self, sbom: Sbom) -> Path | None:
         """An SBOM too large to attach whole (oversize: digest) is kept on disk even without
         sbom.output.local: the attested digest must name a file someone holds."""

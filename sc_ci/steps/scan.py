@@ -112,6 +112,7 @@ class ScanStep:
                     raise
                 self.unavailable[name] = exc
                 log.warning("%s is not available for this run: %s", name, exc.what)
+        ctx.facts["scan-dbs"] = {name: info.built.isoformat() for name, info in sorted(self.dbs.items())}
         if ctx.security.scan.upload.defectdojo.enabled and not ctx.dry_run:
             from sc_ci.steps import scan_upload
 

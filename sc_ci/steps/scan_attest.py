@@ -64,6 +64,10 @@ class ScanAttestStep:
     def prepare(self, ctx: RunContext) -> None:
         ctx.signing_plan()
 
+    def fingerprint(self, ctx: RunContext) -> str:
+        """The scan result attested depends on the scanners' DB builds (release records)."""
+        return json.dumps(ctx.facts.get("scan-dbs", {}), sort_keys=True)
+
     def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
         plan = ctx.signing_plan()
         return ctx.cosign().attest_argvs(image.name, plan.key, Path("<scan-predicate.json>"), COSIGN_TYPE,

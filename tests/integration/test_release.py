@@ -253,3 +253,31 @@ def test_release_merge_refuses_what_is_not_a_manifest(tmp_path: Path) -> None:
     done = sc_ci("release", "merge", str(bogus), cwd=tmp_path)
     assert done.returncode == 2
     assert "is not an sc-ci release manifest" in done.stderr
+
+
+def test_a_second_release_with_the_cache_reuses_records_until_the_registry_changes(
+        project: Project, keys: KeyPair, other_keys: KeyPair, registry: LocalRegistry, cosign: Path,
+        tmp_path: Path) -> None:
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--no-tag"]
+    first = project.run(*cache, keys=keys)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {(s, k): count_layers(registry, img, k) for s, img in project.images.items() for k in ("sig", "att")}
+    again = project.run(*cache, keys=keys)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("unchanged since") >= 2 * 5  # every signing step of both built images
+    assert "(cached)" in again.stdout  # the SBOMs came from the digest-keyed cache, syft did not run
+    assert {(s, k): count_layers(registry, img, k) for s, img in project.images.items()
+            for k in ("sig", "att")} == before
+    # someone else signs the api image: its tags changed, so its record no longer applies
+    other = subprocess.run([str(cosign), "sign", "--yes", "--key", str(other_keys.private), "--tlog-upload=false",
+                            "--new-bundle-format=false", "--use-signing-config=false",
+                            project.images["api"].by_digest],
+                           env={**base_env(), "COSIGN_PASSWORD": other_keys.password}, capture_output=True,
+                           text=True, check=False)
+    assert other.returncode == 0, other.stderr
+    third = project.run(*cache, keys=keys)
+    assert third.returncode == 0, third.stdout + third.stderr
+    api = next(i for i in project.manifest()["images"] if i["digest"] == project.images["api"].by_digest)
+    sign = next(r for r in api["results"] if r["step"] == "sign")
+    assert sign["summary"].startswith("already signed")  # checked with cosign again, not taken from the record
+    assert count_layers(registry, project.images["api"], "sig") == before[("api", "sig")] + 1  # only theirs
