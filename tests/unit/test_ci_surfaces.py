@@ -35,7 +35,11 @@ def test_action_yml_declares_exactly_the_inputs_the_engine_reads() -> None:
     declared = set(action_yml["inputs"])
     credentials = {name.removeprefix("INPUT_").lower() for name in _CREDENTIAL_INPUTS}
     assert declared == {i.name for i in ACTION_INPUTS} | credentials | set(ACTION_FLAGS)
-    assert action_yml["runs"] == {"using": "docker", "image": "Dockerfile"}
+    runs = action_yml["runs"]
+    assert runs["using"] == "docker"
+    # main builds the Dockerfile; a release commit runs the published image by digest
+    assert runs["image"] == "Dockerfile" or re.fullmatch(
+        r"docker://ghcr\.io/simple-container-com/sc-security-action@sha256:[0-9a-f]{64}", runs["image"])
 
 
 def test_action_yml_descriptions_are_the_engine_s_and_no_input_has_a_default() -> None:

@@ -117,6 +117,19 @@ def q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _runs_image() -> str:
+    """Kept as it is: `Dockerfile` on main; a release commit names the published image by digest
+    (docker://ghcr.io/…@sha256:…, written by the release workflow)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+        image = data["runs"]["image"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return "Dockerfile"
+    return image if isinstance(image, str) and image else "Dockerfile"
+
+
 def action_yml() -> str:
     desc = descriptions()
     out = [
@@ -143,7 +156,7 @@ def action_yml() -> str:
     out += ["", "outputs:"]
     for name, text in OUTPUTS.items():
         out += [f"  {name}:", f"    description: {q(text)}"]
-    out += ["", "runs:", "  using: docker", "  image: Dockerfile", ""]
+    out += ["", "runs:", "  using: docker", f"  image: {q(_runs_image())}", ""]
     return "\n".join(out)
 
 
