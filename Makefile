@@ -64,3 +64,17 @@ doctor:
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The image, built and tested without a Docker engine (buildah, chroot isolation; docs/image.md).
+.PHONY: image image-test
+IMAGE_TEST_ARGS ?=
+
+image:
+	bash tools/image/deps.sh
+	bash tools/image/build.sh
+
+# Builds the image (cached layers, the host's Go caches: fast after `make tools`), runs it as the GitHub
+# runner runs a container action, the demo release inside it, and prints build time and size.
+image-test:
+	bash tools/image/deps.sh
+	SC_CI_IMAGE_TEST=1 $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/image $(IMAGE_TEST_ARGS)

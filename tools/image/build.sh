@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build the sc-security-action image with buildah (no Docker engine): `make image`.
+#   BASE / GO_IMAGE   base images by digest; default: the local ones tools/image/build-base.sh makes
+#   IMAGE             the tag to commit (default localhost/sc-security-action:dev)
+#   SC_CI_IMAGE_GO_CACHE=host|none   host (default): mount this machine's Go module and build caches into
+#                     the tools stage, so `go install` reuses what `make tools` compiled (same Go, same
+#                     flags: the binaries are the same bytes); none: compile from an empty cache.
+#   SC_CI_IMAGE_NO_CACHE=1           rebuild every layer (buildah --no-cache).
+# Prints the build time, and on the last line IMAGE_ID=… IMAGE_DIGEST=… IMAGE_SIZE=… (bytes) for the test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+log() { echo "image: $*" >&2; }
+command -v buildah >/dev/null || { log "buildah is missing: tools/image/deps.sh"; exit 2; }
+
+if [ -z "${BASE:-}" ] || [ -z "${GO_IMAGE:-}" ]; then
+  bases=$(bash tools/image/build-base.sh)
+  BASE="${BASE:-$(sed -n 's/^BASE=//p' <<<"$bases")}"
+  GO_IMAGE="${GO_IMAGE:-$(sed -n 's/^GO_IMAGE=//p' <<<"$bases")}"
+fi
+IMAGE="${IMAGE:-localhost/sc-security-action:dev}"
+VERSION="${VERSION:-$(sed -n 's/^__version__ = "\(.*\)".*/\1/p' sc_ci/__init__.py)}"
+REVISION="${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
+# The commit's time, not the clock's: the same commit gives the same label.
+CREATED="${CREATED:-$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)}"
+
+volumes=()
+if [ "${SC_CI_IMAGE_GO_CACHE:-host}" = host ] && command -v go >/dev/null; then
+  gomod=$(go env GOMODCACHE); gocache=$(go env GOCACHE)
+  mkdir -p "$gomod" "$gocache"
+  volumes+=(-v "$gomod:/root/go/pkg/mod" -v "$gocache:/root/.cache/go-build")
+fi
+# This machine's CA bundle for the build's downloads (Go proxy, PyPI), mounted for RUN steps only; the
+# image keeps Debian's ca-certificates. SC_CI_IMAGE_CA=none skips it.
+ca="${SC_CI_IMAGE_CA:-/etc/ssl/certs/ca-certificates.crt}"
+if [ "$ca" != none ] && [ -f "$ca" ]; then
+  volumes+=(-v "$(readlink -f "$ca"):/run/sc-ci-build-ca.crt:ro")
+  cargs=(--build-arg BUILD_CA_BUNDLE=/run/sc-ci-build-ca.crt)
+else
+  cargs=()
+fi
+flags=()
+[ "${SC_CI_IMAGE_NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
+
+log "BASE=$BASE"
+log "GO_IMAGE=$GO_IMAGE"
+log "building $IMAGE (version $VERSION, revision ${REVISION:0:12})"
+started=$(date +%s)
+buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" "${volumes[@]}" "${cargs[@]}" \
+  --build-arg "BASE=$BASE" --build-arg "GO_IMAGE=$GO_IMAGE" \
+  --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED" \
+  -f Dockerfile -t "$IMAGE" . >&2
+seconds=$(( $(date +%s) - started ))
+id=$(buildah images --no-trunc --format '{{.ID}}' "$IMAGE" | head -1)
+digest=$(buildah images --digests --format '{{.Digest}}' "$IMAGE" | head -1)
+size=$(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE" >/dev/null 2>&1 && \
+       buildah images --format '{{.Size}}' "$IMAGE" | head -1)
+log "built $IMAGE in ${seconds}s ($size)"
+echo "IMAGE=$IMAGE IMAGE_ID=$id IMAGE_DIGEST=$digest BUILD_SECONDS=$seconds"
