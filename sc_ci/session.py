@@ -100,5 +100,5 @@ def open_session(args: argparse.Namespace, env: Mapping[str, str], flags: Mappin
     explicit = dockerconfig.explicit_credentials(env, hosts)
     creds = {**dockerconfig.read_credentials(env), **explicit}
     upstream = frozenset(str(imageref.parse(r)) for r in loaded.upstream) if not cli_refs else frozenset()
-    return Session(env, loaded, ci.detect(env), tuple(parsed), RegistryClient(credentials=creds), explicit,
+    return Session(env, loaded, ci.detect(env), tuple(parsed), RegistryClient.from_env(env, creds), explicit,
                    upstream)

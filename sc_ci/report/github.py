@@ -5,10 +5,9 @@ from __future__ import annotations
 import secrets as pysecrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TextIO
 
-from sc_ci import secrets
+from sc_ci import safefile, secrets
 from sc_ci.report.console import short
 from sc_ci.steps.interface import Outcome, StepResult
 
@@ -61,8 +60,7 @@ def format_outputs(outputs: Mapping[str, str]) -> str:
 
 def write_outputs(path: str | None, outputs: Mapping[str, str]) -> None:
     if path:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(format_outputs(outputs))
+        safefile.append_text(path, format_outputs(outputs))  # never through a symlink
 
 
 def summary_markdown(title: str, results: Sequence[StepResult]) -> str:
@@ -83,8 +81,7 @@ def write_summary(path: str | None, markdown: str) -> None:
     if len(data) > SUMMARY_LIMIT:
         note = b"\n\n_Summary truncated: GitHub drops step summaries over 1 MiB._\n"
         data = data[: SUMMARY_LIMIT - len(note)].rsplit(b"\n", 1)[0] + note
-    with Path(path).open("ab") as fh:
-        fh.write(data)
+    safefile.append_text(path, data.decode("utf-8", "ignore"))
 
 
 def error_command(title: str, body: str) -> str:

@@ -76,10 +76,11 @@ def verdict_of(images: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def write(path: Path, manifest: Manifest) -> Path:
-    from sc_ci.sbom.store import write_atomic
+    from sc_ci import safefile
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
+    safefile.write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return path
 
 
 def load(path: Path) -> Manifest:

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sc_ci import safefile
 from sc_ci.ci.interface import CIContext, Platform
-from sc_ci.report import github, release
+from sc_ci.report import github, junit, release
 from sc_ci.report import manifest as manifest_io
 
 DOTENV_LIMIT = 5 * 1024  # GitLab drops artifacts:reports:dotenv files over 5 KB
@@ -23,6 +24,8 @@ def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO |
     paths = dict(paths or {})
     if output_dir is not None:
         paths["release-json"] = str(manifest_io.write(output_dir / "release.json", dict(data)))
+        safefile.write_text(output_dir / "junit.xml", junit.render(data))  # Jenkins/GitLab test reports
+        paths["junit"] = str(output_dir / "junit.xml")
     if console_extra:
         print(console_extra + "\n", file=stream, flush=True)
     print(release.console(data, title), file=stream, flush=True)
@@ -37,9 +40,7 @@ def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO |
         github.write_outputs(ci.output_file, outputs)
         github.write_summary(ci.summary_file, release.markdown(data, title) + markdown_extra)
     if ci.platform is Platform.GITLAB and ci.workspace:
-        from sc_ci.sbom.store import write_atomic
-
-        write_atomic(Path(ci.workspace, "sc-ci.env"), dotenv_text(outputs).encode())
+        safefile.write_text(Path(ci.workspace, "sc-ci.env"), dotenv_text(outputs))  # never through a symlink
     return paths
 
 

@@ -177,7 +177,8 @@ def test_registry_bearer_challenge_with_credentials() -> None:
     responses.get("https://auth.example.com/token", json={"token": "tok-123"})
     responses.get(url, body=body, headers={"Docker-Content-Digest": digest})
     creds = {"reg.example.com": dockerconfig.Credential("bob", secrets.Secret("pw-for-bob"))}
-    RegistryClient(credentials=creds).resolve(imageref.parse("reg.example.com/team/app:1.0"))
+    RegistryClient(credentials=creds, token_realm_hosts=frozenset({"auth.example.com"})).resolve(
+        imageref.parse("reg.example.com/team/app:1.0"))  # a realm on another host: trusted explicitly
     token_call = responses.calls[1].request
     assert "scope=repository%3Ateam%2Fapp%3Apull" in (token_call.url or "")
     assert token_call.headers["Authorization"].startswith("Basic ")

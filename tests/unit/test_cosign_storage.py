@@ -10,9 +10,9 @@ from typing import cast, get_args
 import pytest
 
 from sc_ci import secrets
-from sc_ci.engine.signing import sigstore_options
 from sc_ci.config import ACTION_INPUTS, load
 from sc_ci.config.model import SigningStorage
+from sc_ci.engine.signing import sigstore_options
 from sc_ci.errors import ConfigError, StepFailed, ToolError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sc_ci import ci, identity
-from sc_ci.engine.signing import sigstore_options
 from sc_ci.config import load
 from sc_ci.config.model import VerifyConfig
+from sc_ci.engine.signing import sigstore_options
 from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret

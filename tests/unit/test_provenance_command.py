@@ -6,8 +6,8 @@ import pytest
 
 from sc_ci.ci import Platform, detect
 from sc_ci.engine.context import Explicit
-from sc_ci.provenance.facts import apply
 from sc_ci.errors import UsageError
+from sc_ci.provenance.facts import apply
 
 SHA = "9f2c4a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
 LOCAL = detect({})
