@@ -110,3 +110,21 @@ def test_many_problems_are_summarised() -> None:
         check(document, CYCLONEDX)
     assert "… and" in caught.value.why
     assert caught.value.why.count("gadget") == 5
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("https://github.com/anchore/syft", True),
+    ("pkg:apk/alpine/musl@1.1.24-r9?arch=x86_64", True),
+    ("https://example.com/pâquerette/ü?q=日本", True),
+    ("#fragment", True),
+    ("relative/path.json", True),
+    ("", True),
+    ("https://example.com/a b", False),
+    ("https://exa<mple>.com", False),
+    ("http://[::1", False),
+    ("https://example.com/\ufffe", False),
+])
+def test_the_fast_iri_reference_check(value: str, ok: bool) -> None:
+    from sc_ci.sbom.validate import is_iri_reference
+
+    assert is_iri_reference(value) is ok
