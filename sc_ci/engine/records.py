@@ -32,7 +32,7 @@ KIND = "release-record"
 def fingerprint(plan: Plan, ctx: RunContext) -> str | None:
     """Everything that decides what the signing steps write; None when records cannot apply."""
     signing = plan.signing
-    if signing is None or ctx.security.signing.force or plan.dry_run:
+    if signing is None or ctx.security.signing.force or plan.dry_run or plan.broken:
         return None
     steps = [s for s in plan.steps if registry.signs(s)]
     parts: dict[str, Any] = {
@@ -45,7 +45,10 @@ def fingerprint(plan: Plan, ctx: RunContext) -> str | None:
     for step in steps:
         extra = getattr(step, "fingerprint", None)
         if extra is not None:
-            parts[step.name] = extra(ctx)
+            try:
+                parts[step.name] = extra(ctx)
+            except ScError:
+                return None  # e.g. a tool that cannot be used: no record applies, the steps say why
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
