@@ -11,6 +11,7 @@ from sc_ci import ci, config
 from sc_ci.ci.interface import CIContext
 from sc_ci.commands import common
 from sc_ci.config.model import SecurityConfig
+from sc_ci.steps import registry
 from sc_ci.tools import locate, pins, versions
 
 EPILOG = """examples:
@@ -37,19 +38,11 @@ class Check:
 
 
 def required_tools(security: SecurityConfig | None) -> set[str]:
-    """Tools the config needs; with no config, every required pinned tool."""
+    """Tools the config needs (the engine's own step registry says which); with no config, every required
+    pinned tool."""
     if security is None:
         return {p.name for p in pins.load().required()}
-    need: set[str] = set()
-    if security.signing.enabled or security.provenance.enabled:
-        need.add("cosign")
-    if security.sbom.enabled:
-        need.add("syft")
-        if security.sbom.attach.enabled:
-            need.add("cosign")
-    if security.scan.enabled:
-        need |= {t.name for t in security.scan.tools}
-    return need
+    return registry.tools_for(security)
 
 
 def tool_checks(env: Mapping[str, str], need: set[str]) -> list[Check]:

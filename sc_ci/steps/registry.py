@@ -4,7 +4,7 @@ step is one module and one line here."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sc_ci.config.model import Feature
 from sc_ci.errors import UsageError
@@ -59,3 +59,14 @@ def signs(step: Step) -> bool:
     """Whether the step writes to the image's repository (signatures, attestations): never done for
     upstream images the project does not build."""
     return bool(getattr(step, "signs", False))
+
+
+def tools_for(security: object) -> set[str]:
+    """The tools the steps this configuration enables run (what `sc-ci doctor` checks): read from the steps
+    themselves, so doctor and the engine can never disagree."""
+    from types import SimpleNamespace
+
+    from sc_ci.engine.context import RunOptions
+
+    view: Any = SimpleNamespace(security=security, options=RunOptions())
+    return {tool for step in select(view) for tool in step.tools}
