@@ -44,6 +44,7 @@ def _missing(what: str) -> NoReturn:
 class Built:
     image: str
     image_id: str
+    revision: str
     seconds: int
     size: int  # bytes, uncompressed (the sum of the layers as stored)
 
@@ -65,10 +66,11 @@ def built() -> Built:
     assert done.returncode == 0, done.stderr[-8000:]
     fields = dict(f.split("=", 1) for f in done.stdout.strip().splitlines()[-1].split())
     image = fields["IMAGE"]
-    listed = json.loads(_buildah("images", "--json", image))
-    built = Built(image, fields["IMAGE_ID"], round(time.monotonic() - started), int(listed[0]["size"]))
+    manifest = json.loads(json.loads(_buildah("inspect", "--type", "image", image))["Manifest"])
+    size = sum(int(layer["size"]) for layer in manifest["layers"])  # uncompressed tar layers in local storage
+    built = Built(image, fields["IMAGE_ID"], fields["REVISION"], round(time.monotonic() - started), size)
     REPORT.update(image=image, image_id=built.image_id, build_seconds=built.seconds,
-                  size_mb=round(built.size / 1e6, 1))
+                  size_mb=round(built.size / 1e6, 1), layers_local=len(manifest["layers"]))
     return built
 
 
@@ -127,14 +129,14 @@ class Mounts:
 
 
 def run_in_image(image: str, mounts: Mounts, env: Mapping[str, str], argv: Sequence[str] | None = None,
-                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
+                 timeout: float = 900, workdir: str = WORKSPACE) -> subprocess.CompletedProcess[str]:
     """`docker run` as the runner does it, with buildah: a container from the image, the mounts, the
     environment, the working directory /github/workspace, and the image's own ENTRYPOINT unless argv."""
     config = json.loads(_buildah("inspect", "--type", "image", image))["OCIv1"]["config"]
     command = list(argv) if argv is not None else list(config["Entrypoint"])
     container = _buildah("from", "--pull-never", "--quiet", image).strip()
     try:
-        cmd = ["buildah", "run", "--isolation", "chroot", "--workingdir", WORKSPACE,
+        cmd = ["buildah", "run", "--isolation", "chroot", "--workingdir", workdir,
                "-v", f"{mounts.workspace}:{WORKSPACE}", "-v", f"{mounts.home}:/github/home",
                "-v", f"{mounts.runner_temp}:/github/runner_temp"]
         for key, value in env.items():
@@ -157,9 +159,9 @@ def test_labels_and_tools(built: Built, mounts: Mounts) -> None:
     """The OCI labels come from the build arguments, and the pinned tools answer in the image."""
     config = json.loads(_buildah("inspect", "--type", "image", built.image))["OCIv1"]["config"]
     labels = config["Labels"]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    if head.returncode == 0:
-        assert labels["org.opencontainers.image.revision"] == head.stdout.strip()
+    assert labels["org.opencontainers.image.revision"] == built.revision  # the commit built (HEAD may move on)
+    known = subprocess.run(["git", "cat-file", "-e", f"{built.revision}^{{commit}}"], cwd=ROOT, check=False)
+    assert known.returncode == 0, built.revision
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert labels["org.opencontainers.image.source"].startswith("https://github.com/")
     assert labels["org.opencontainers.image.version"]
@@ -178,7 +180,8 @@ def _git(repo: Path, *args: str) -> str:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent),
            "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
            "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
-    done = subprocess.run(["git", "-C", str(repo), *args], env=env, text=True, capture_output=True, check=True)
+    done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], env=env, text=True,
+                          capture_output=True, check=True)
     return done.stdout.strip()
 
 
@@ -236,9 +239,12 @@ def test_demo_release_as_a_github_container_action(built: Built, registry: Local
     assert outputs["signed"].splitlines() == released  # the upstream image is scanned, never signed
     assert upstream.by_digest not in outputs["signed"]
     commands = outputs["verify-commands"].splitlines()
-    assert len(commands) == len(released)
-    assert outputs["status"] == "ok", outputs
-    assert outputs["scan-verdict"] == "pass", outputs  # high findings, none critical: the gate passes
+    signatures = [c for c in commands if c.startswith("cosign verify --key cosign.pub")]
+    assert len(signatures) == len(released)
+    for kind in ("cyclonedx", "spdxjson", "slsaprovenance1", "vuln"):
+        assert any(c.startswith(f"cosign verify-attestation --type {kind} ") for c in commands), kind
+    assert outputs["status"] == "passed", outputs
+    assert outputs["scan-verdict"] == "passed", outputs  # high findings, none critical: the gate passes
     assert int(outputs["high-count"]) > 0
     assert outputs["tag"], outputs
     assert _git(project, "tag", "-l") == outputs["tag"]
@@ -253,9 +259,26 @@ def test_demo_release_as_a_github_container_action(built: Built, registry: Local
     assert outputs_file.stat().st_uid == RUNNER_UID or outputs_file.stat().st_uid == 0
     assert all(p.lstat().st_uid == RUNNER_UID for p in (project / "sbom").iterdir())
 
-    # A consumer's check, with a command the action printed, run in the image from the workspace.
-    check = run_in_image(built.image, mounts, {"HOME": "/github/home"}, shlex.split(commands[0]))
-    assert check.returncode == 0, commands[0] + "\n" + check.stdout + check.stderr
+    # A consumer's checks, with commands the action printed, run in the image beside the public key.
+    for command in (signatures[0], next(c for c in commands if "--type slsaprovenance1 " in c)):
+        check = run_in_image(built.image, mounts, {"HOME": "/github/home"}, shlex.split(command),
+                             workdir="/github/home/keys")
+        assert check.returncode == 0, command + "\n" + check.stdout + check.stderr
+
+
+def test_pushed_size(built: Built, registry: LocalRegistry) -> None:
+    """What a runner pulls: the image pushed (gzip layers, as a registry stores it) and its manifest read."""
+    target = f"{registry.host}/sc-security-action:image-test"
+    started = time.monotonic()
+    _buildah("push", "--quiet", "--tls-verify=false", built.image, f"docker://{target}", timeout=900)
+    REPORT["push_seconds"] = round(time.monotonic() - started, 1)
+    inspect = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{target}"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert inspect.returncode == 0, inspect.stderr
+    manifest = json.loads(inspect.stdout)
+    layers = manifest["layers"]
+    assert all(layer["mediaType"].endswith("gzip") for layer in layers), [x["mediaType"] for x in layers]
+    REPORT.update(layers=len(layers), compressed_mb=round(sum(x["size"] for x in layers) / 1e6, 1))
 
 
 def test_zz_report(built: Built) -> None:

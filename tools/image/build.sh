@@ -52,7 +52,6 @@ buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" 
 seconds=$(( $(date +%s) - started ))
 id=$(buildah images --no-trunc --format '{{.ID}}' "$IMAGE" | head -1)
 digest=$(buildah images --digests --format '{{.Digest}}' "$IMAGE" | head -1)
-size=$(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE" >/dev/null 2>&1 && \
-       buildah images --format '{{.Size}}' "$IMAGE" | head -1)
+size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)
 log "built $IMAGE in ${seconds}s ($size)"
-echo "IMAGE=$IMAGE IMAGE_ID=$id IMAGE_DIGEST=$digest BUILD_SECONDS=$seconds"
+echo "IMAGE=$IMAGE IMAGE_ID=$id IMAGE_DIGEST=$digest REVISION=$REVISION BUILD_SECONDS=$seconds"
