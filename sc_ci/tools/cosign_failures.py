@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from sc_ci import retry
 from sc_ci.errors import ScError, StepFailed, ToolError, VerificationFailed
 from sc_ci.runner import Completed
 
 PUBLIC_FULCIO = "https://fulcio.sigstore.dev"
+PUBLIC_REKOR = "https://rekor.sigstore.dev"
 
 
 def _why(stderr: str, lines: int = 4) -> str:
@@ -24,10 +26,10 @@ def _why(stderr: str, lines: int = 4) -> str:
 
 
 def classify(result: Completed, image: str, action: str, *, identity: str | None = None,
-             fulcio_url: str | None = None, kms: str | None = None) -> ScError:
+             fulcio_url: str | None = None, kms: str | None = None, rekor_url: str | None = None) -> ScError:
     """The failure of `cosign <action>` on `image` as an ScError. `identity`: the label of the keyless
-    identity verification expected (None: a key); `fulcio_url`: the configured Fulcio, for messages;
-    `kms`: the (masked) KMS key URI when the key lives in a KMS."""
+    identity verification expected (None: a key); `fulcio_url` / `rekor_url`: the configured Fulcio and
+    Rekor, for messages and to recognise them; `kms`: the (masked) KMS key URI when the key lives in a KMS."""
     err = result.stderr
     tail = _why(err)
     if "decryption failed" in err or "incorrect passphrase" in err:
@@ -41,9 +43,19 @@ def classify(result: Completed, image: str, action: str, *, identity: str | None
     storage = _storage_failure(err, tail, image)
     if storage is not None:
         return storage
+    tlog = _tlog_failure(err, tail, image, action, rekor_url)
+    if tlog is not None:
+        return tlog
     fulcio = _keyless_failure(err, tail, image, action, fulcio_url)
     if fulcio is not None:
         return fulcio
+    if ("no matching" in err or "no signatures found" in err) and retry.is_transient_text(err):
+        # "no matching signatures: Get …/blobs/…: connection refused": the network failed mid-verification
+        return StepFailed(f"{action} {image}: the registry could not be reached while verifying", why=tail,
+                          fix="cosign could not fetch the signatures or attestations (connection refused or reset, "
+                              "timeouts, 429, 5xx) and the retries with backoff kept failing: this says nothing "
+                              "about the signatures. Check the registry is reachable from the runner, then rerun. "
+                              f"See {TROUBLESHOOTING}#transient-failures-retried")
     if "none of the attestations matched the predicate type" in err:
         return VerificationFailed(f"{image}: no attestation of the requested type", why=tail,
                                   fix="Attach it first (sc-ci sbom attach / sc-ci provenance attach), and verify "
@@ -134,6 +146,45 @@ def _storage_failure(err: str, tail: str, image: str) -> ScError | None:
     return None
 
 
+# A request to Rekor's API (v1 or v2 log entries) that never got an answer, as cosign's Rekor client words it
+# ("Post \"https://rekor.sigstore.dev/api/v1/log/entries\": … giving up after 4 attempt(s): … no such host").
+_REKOR_POST = re.compile(r"(https?://[^\s\"'/]+)[^\s\"']*/api/v[12]/log/entries")
+_UNREACHABLE = re.compile(r"no such host|dial tcp|connection refused|i/o timeout|network is unreachable|"
+                          r"giving up after|server misbehaving|temporary failure in name resolution|"
+                          r"tls handshake timeout|context deadline exceeded", re.IGNORECASE)
+_TLOG_FIX = ("Key-based signing also uploads to a transparency log (Rekor; the public one is "
+             f"{PUBLIC_REKOR}) unless told not to. On an offline machine or with a private Sigstore that has no "
+             "Rekor, sign without it: --no-tlog, or in the YAML\n"
+             "  security:\n    signing:\n      sigstore:\n        transparencyLog: false\n"
+             "(verifiers then use cosign --insecure-ignore-tlog=true). With a private Rekor, set "
+             "signing.sigstore.rekorUrl (or the signing config) to a Rekor the runner reaches. "
+             "See docs/reliability.md#never-retried")
+
+
+def _rekor_host(err: str, rekor_url: str | None) -> str | None:
+    """The Rekor `err` failed to reach (its URL), if the failure is about the transparency log."""
+    match = _REKOR_POST.search(err)
+    if match and _UNREACHABLE.search(err):
+        return match.group(1)
+    known = {"rekor.sigstore.dev": PUBLIC_REKOR}
+    if rekor_url:
+        known[urlsplit(rekor_url).netloc or rekor_url] = rekor_url
+    for host, url in known.items():
+        if host and host in err and _UNREACHABLE.search(err):
+            return url
+    return None
+
+
+def _tlog_failure(err: str, tail: str, image: str, action: str, rekor_url: str | None) -> ScError | None:
+    """The transparency log could not be reached: not retried (cosign's Rekor client already retried, and
+    offline it never gets through), named with the fix instead of 'check the registry'."""
+    host = _rekor_host(err, rekor_url)
+    if host is None:
+        return None
+    return StepFailed(f"{action} {image}: could not reach the transparency log service (Rekor at {host})",
+                      why=tail, fix=_TLOG_FIX)
+
+
 _FULCIO_URL = re.compile(r"(https?://[^\s\"']+?)/api/v[12]/signingCert")
 TROUBLESHOOTING = "docs/troubleshooting.md"
 
@@ -157,11 +208,18 @@ def _keyless_failure(err: str, tail: str, image: str, action: str, fulcio_url: s
                 f"public instance is {PUBLIC_FULCIO}. See {TROUBLESHOOTING}#fulcio-unreachable")
     if "tuf" in err.lower() and ("no such host" in err or "dial tcp" in err or "failed to download" in err
                                  or "refresh failed" in err):
+        config = "signing config" in err.lower()
         return StepFailed(
-            f"{action} {image}: could not fetch the Sigstore trust root over TUF", why=tail,
-            fix="Offline or private Sigstore: give the trust material as files (signing.sigstore.trustedRoot, "
-                "and signingConfig for cosign v3 signing), or point signing.sigstore.tufMirror (+ tufRoot) at "
-                f"a TUF mirror the runner can reach. See {TROUBLESHOOTING}#tuf-unreachable")
+            f"{action} {image}: could not fetch the Sigstore "
+            f"{'signing config (where the transparency log and Fulcio are)' if config else 'trust root'} over TUF",
+            why=tail,
+            fix=("cosign v3 reads the transparency log service (Rekor) to upload to from the public Sigstore "
+                 "signing config. Signing with a key on an offline machine or a private Sigstore without Rekor: "
+                 "--no-tlog (signing.sigstore.transparencyLog: false). Otherwise: " if config else
+                 "Offline or private Sigstore: ")
+                + "give the trust material as files (signing.sigstore.trustedRoot, and signingConfig for "
+                "cosign v3 signing), or point signing.sigstore.tufMirror (+ tufRoot) at a TUF mirror the runner "
+                f"can reach. See {TROUBLESHOOTING}#tuf-unreachable")
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,7 +30,8 @@ class Syft:
         `registry:` makes syft pull from the registry (never a local daemon)."""
         if not outputs:
             raise ValueError("syft scan needs at least one output")
-        argv = [str(self.path), "scan", f"registry:{image}", "--quiet"]
+        # not --quiet: it silences syft's error messages too, and failures are classified (and retried) by them
+        argv = [str(self.path), "scan", f"registry:{image}"]
         for fmt, path in outputs:
             argv += ["-o", f"{fmt}={path}"]
         return argv
@@ -61,6 +63,9 @@ class Syft:
         return result
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # syft colours its log lines even without a terminal
+
+
 def _transient_or(result: Completed) -> Completed:
     if not result.ok and retry.is_transient_text(result.stderr) and not _is_auth(result.stderr):
         raise retry.TransientError(result.tail(3))
@@ -74,11 +79,21 @@ def _is_auth(stderr: str) -> bool:
 def classify(result: Completed, image: str) -> ScError:
     """Turn a failed scan into what the user can act on."""
     err = result.stderr
-    tail = "\n".join(line for line in result.tail(6).splitlines() if line.strip())
+    tail = "\n".join(line for line in _ANSI.sub("", result.tail(6)).splitlines() if line.strip())
     if _is_auth(err):
         return StepFailed(f"syft could not pull {image}: the registry denied access", why=tail,
                           fix="Log in to the registry (docker login / DOCKER_CONFIG) or set SC_CI_REGISTRY_USERNAME "
                               "and SC_CI_REGISTRY_PASSWORD; generating an SBOM needs pull access.")
+    if "no such host" in err:
+        return StepFailed(f"syft could not pull {image}: the registry host name does not resolve", why=tail,
+                          fix="Check the registry host in the image reference (a DNS 'no such host' is not retried: "
+                              "the name does not exist for this runner's resolver).")
+    if retry.is_transient_text(err):
+        return StepFailed(f"syft could not pull {image}: the registry could not be reached", why=tail,
+                          fix="Transient failures (connection refused or reset, timeouts, 429, 5xx) were retried "
+                              "with backoff for the retry budget and kept failing: check the registry is up and "
+                              "reachable from the runner (proxy: HTTPS_PROXY / NO_PROXY), then rerun. "
+                              "See docs/reliability.md")
     if "MANIFEST_UNKNOWN" in err or "NAME_UNKNOWN" in err or "not found" in err.lower():
         return StepFailed(f"syft could not find {image} in the registry", why=tail,
                           fix="Check the image reference and that it was pushed.")
