@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from sc_ci import __version__, log, secrets
+from sc_ci import __version__, log, sanitize, secrets
 from sc_ci.commands import common, router
 from sc_ci.errors import EXIT_FAILED, EXIT_USAGE, ScError
 from sc_ci.report import github
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         log.setup(-1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0))
         return router.dispatch(args, env)
     except ScError as exc:
-        print(secrets.mask(exc.diagnostics()), file=sys.stderr)
+        print(sanitize.neutralize(secrets.mask(exc.diagnostics())), file=sys.stderr)
         if env.get("GITHUB_ACTIONS") == "true":
             print(github.error_command("sc-ci", exc.diagnostics()), flush=True)
         return exc.exit_code
@@ -55,9 +55,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print("cancelled (SIGTERM): every child tool was stopped and temporary files removed", file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except Exception as exc:  # the last resort: one masked line, never a raw traceback
-        print(secrets.mask(f"error: internal error ({type(exc).__name__}): {exc}"[:500]), file=sys.stderr)
+        print(sanitize.one_line(secrets.mask(f"error: internal error ({type(exc).__name__}): {exc}"), 500),
+              file=sys.stderr)
         if verbose:
-            print(secrets.mask("".join(traceback.format_exception(exc))), file=sys.stderr)
+            print(sanitize.neutralize(secrets.mask("".join(traceback.format_exception(exc)))), file=sys.stderr)
         else:
             print("  fix: rerun with -v for the full trace (secrets masked) and report it as a bug", file=sys.stderr)
         return EXIT_FAILED

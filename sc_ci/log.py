@@ -1,11 +1,12 @@
-"""Package logging: one logger, every line passed through the secret masker."""
+"""Package logging: one logger, every line passed through the secret masker and made inert as a CI
+workflow command."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from sc_ci import secrets
+from sc_ci import sanitize, secrets
 
 LOGGER_NAME = "sc_ci"
 
@@ -15,7 +16,7 @@ class MaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = secrets.mask(message)
+        masked = sanitize.neutralize(secrets.mask(message))  # no line can be a workflow command
         if masked != message or record.args:
             record.msg = masked
             record.args = None

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sc_ci import secrets
+from sc_ci import sanitize, secrets
 from sc_ci.steps.interface import Outcome, StepResult
 
 _MARK = {Outcome.OK: "ok  ", Outcome.FAILED: "FAIL", Outcome.SKIPPED: "skip"}
@@ -24,7 +24,7 @@ def render(results: Sequence[StepResult]) -> str:
     for r in results:
         timing = f" ({r.seconds:.1f}s)" if r.seconds >= 0.05 else ""
         lines.append(f"{_MARK[r.outcome]} {r.step:<{width}}  {short(r.image)}  {r.summary}{timing}")
-    return secrets.mask("\n".join(lines))
+    return sanitize.neutralize(secrets.mask("\n".join(lines)))
 
 
 def report(results: Sequence[StepResult], out: TextIO | None = None, err: TextIO | None = None) -> None:
@@ -34,9 +34,9 @@ def report(results: Sequence[StepResult], out: TextIO | None = None, err: TextIO
         print(render(results), file=out)
     for r in results:
         if r.error is not None:
-            print(secrets.mask(r.error.diagnostics()), file=err)
+            print(sanitize.neutralize(secrets.mask(r.error.diagnostics())), file=err)
     commands = sorted({r.details["command"] for r in results if "command" in r.details})
     if commands:
         print("\nVerify it yourself:", file=out)
         for c in commands:
-            print(f"  {secrets.mask(c)}", file=out)
+            print(f"  {sanitize.one_line(secrets.mask(c), 4000)}", file=out)
