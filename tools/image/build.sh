@@ -44,6 +44,17 @@ flags=()
 log "BASE=$BASE"
 log "GO_IMAGE=$GO_IMAGE"
 log "building $IMAGE (version $VERSION, revision ${REVISION:0:12})"
+# buildah 1.28 leaves a working container behind for each RUN --mount=…,from=go: remove the ones this
+# build made (by image id, so no other container is touched).
+go_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$GO_IMAGE")
+before=$(buildah containers -q --notruncate | sort)
+cleanup() {
+  comm -13 <(echo "$before") <(buildah containers -q --notruncate | sort) | while read -r c; do
+    [ "$(buildah inspect --type container --format '{{.FromImageID}}' "$c" 2>/dev/null)" = "$go_id" ] \
+      && buildah rm "$c" >/dev/null
+  done
+}
+trap cleanup EXIT
 started=$(date +%s)
 buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" "${volumes[@]}" "${cargs[@]}" \
   --build-arg "BASE=$BASE" --build-arg "GO_IMAGE=$GO_IMAGE" \
