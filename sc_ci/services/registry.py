@@ -235,8 +235,9 @@ class RegistryClient:
                     resp.close()
                     resp = self._session.get(url, headers={**headers, "Authorization": auth}, stream=True)
             if retry.is_transient_status(resp.status_code):
+                wait = retry.retry_after(resp.headers)  # honoured: 429/503 say when to come back
                 resp.close()
-                raise retry.TransientError(f"{ref.registry} answered HTTP {resp.status_code}")
+                raise retry.TransientError(f"{ref.registry} answered HTTP {resp.status_code}", retry_after=wait)
             return resp, _read_bounded(resp, MAX_MANIFEST_BYTES, f"{ref}: the manifest")
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise retry.TransientError(f"cannot connect to {ref.registry}: {one_line(exc, 300)}") from exc

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -332,6 +333,11 @@ class Cosign:
              recursive: bool = False, formats: Sequence[Format] | None = None) -> Completed:
         """Sign `image` once per storage format (`formats`: only these, e.g. the ones still missing);
         `recursive`: an index, whose platform manifests get signed too."""
+        with _writer(image):
+            return self._sign(image, key, opts, docker_config, recursive=recursive, formats=formats)
+
+    def _sign(self, image: str, key: Signer, opts: SignOptions, docker_config: str | None, *,
+              recursive: bool, formats: Sequence[Format] | None) -> Completed:
         env = self.env_for(key, docker_config, opts)
         done: list[Completed] = []
         for fmt in formats or self.formats(opts):
@@ -425,6 +431,11 @@ class Cosign:
         The statement is an in-toto Statement v1 about `image`'s digest wherever this cosign can sign and attach
         one (`statement_route`: v3 bundles, key-based `.att` without a log); elsewhere, for predicates that are
         not a JSON object and for an image not given by digest, `cosign attest` makes its Statement v0.1."""
+        with _writer(image):
+            return self._attest(image, key, predicate, predicate_type, opts, docker_config)
+
+    def _attest(self, image: str, key: Signer, predicate: Path, predicate_type: str, opts: SignOptions,
+                docker_config: str | None) -> Completed:
         env = self.env_for(key, docker_config, opts)
         done: list[Completed] = []
         statement = functools.cache(lambda: _statement_or_none(image, predicate, predicate_type))
@@ -451,10 +462,36 @@ class Cosign:
                                                            signed), env)
             if not signing.ok:
                 raise _failure(signing, image, "attesting", key, opts)
-            attaching = _run(self.attach_attestation_argv(image, signed), env)
+            attaching = self._attach_once(image, signed, fmt, env)
             if not attaching.ok:
                 raise _failure(attaching, image, "attaching the attestation to", key, opts)
         return [signing, attaching]
+
+    def _attach_once(self, image: str, signed: Path, fmt: Format, env: Mapping[str, str]) -> Completed:
+        """`cosign attach attestation`, retried like every cosign run; but a legacy `.att` write whose response
+        was lost may have landed, and cosign appends without looking: before a retry, an envelope already
+        attached (its signatures are unique to this signing) counts as done."""
+        argv = self.attach_attestation_argv(image, signed)
+        if fmt != "legacy":
+            return _run(argv, env)
+        mine = _envelope_signatures(signed.read_text(encoding="utf-8")) if signed.is_file() else frozenset()
+        tries = 0
+
+        def attached() -> bool:
+            found = runner.run([str(self.path), "download", "attestation", image], env=env)
+            return found.ok and any(_envelope_signatures(line) & mine for line in found.stdout.splitlines())
+
+        def attempt() -> Completed:
+            nonlocal tries
+            tries += 1
+            if tries > 1 and mine and attached():
+                return Completed(tuple(argv), 0, "", "", 0.0)
+            return _transient_or(runner.run(argv, env=env))
+
+        try:
+            return retry.call(attempt)
+        except retry.TransientError as exc:
+            return Completed(tuple(argv), 1, "", str(exc), 0.0)
 
     def verify_attestation(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                            docker_config: str | None = None) -> list[dict[str, object]]:
@@ -570,7 +607,35 @@ def _combined(results: Sequence[Completed]) -> Completed:
 
 
 def _is_verification(result: Completed) -> bool:
-    return result.returncode in (10, 11, 12) or "no matching" in result.stderr or "threshold" in result.stderr
+    """A verdict about signatures, not a failure to fetch them: cosign reports "no matching signatures: Get
+    …/blobs/…: connection refused" (exit 12) when the network failed mid-verification; that one is retried."""
+    verdict = result.returncode in (10, 11, 12) or "no matching" in result.stderr or "threshold" in result.stderr
+    return verdict and not retry.is_transient_text(result.stderr)
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _writer(image: str) -> Iterator[None]:
+    """One cosign write at a time per digest: signatures and attestations of a digest live in shared tags
+    (`sha256-<hex>.sig` / `.att`, or the `sha256-<hex>` index of bundles) that cosign reads, extends and
+    writes back, so two concurrent writers (sbom-attach and provenance) lose one of the two layers."""
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(image.rpartition("@")[2] or image, threading.Lock())
+    with lock:
+        yield
+
+
+def _envelope_signatures(text: str) -> frozenset[str]:
+    """The `sig` values of a DSSE envelope (JSON text); empty when it is not one."""
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        return frozenset()
+    sigs = envelope.get("signatures") if isinstance(envelope, dict) else None
+    return frozenset(s["sig"] for s in sigs or () if isinstance(s, dict) and isinstance(s.get("sig"), str))
 
 
 def payload_format(payload: Mapping[str, object]) -> Format | None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from sc_ci.runner import base_env
-from sc_ci.tools import cosign as cosign_tool
 from testbed.faultproxy import FaultProxy, Outage
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
@@ -79,12 +78,9 @@ def proxy(registry: LocalRegistry) -> Iterator[FaultProxy]:
         yield started
 
 
-# Two defects of sc_ci/tools/cosign.py (see docs/reliability.md, "Known gaps") make this fail now and then:
-# concurrent `.att` writers of one digest (sbom-attach and provenance) lose a layer, and a retried
-# `cosign attach attestation` whose first response was lost appends the same envelope twice. With the
-# per-digest writer lock (`_writer`) and the attach-once check in place, this must pass every time.
-@pytest.mark.xfail(not hasattr(cosign_tool, "_writer"), strict=False,
-                   reason="needs the per-digest writer lock and attach-once retry in sc_ci/tools/cosign.py")
+# Concurrent `.att` writers of one digest (sbom-attach and provenance) would lose a layer, and a retried
+# `cosign attach attestation` whose first response was lost would append the same envelope twice: the
+# per-digest writer lock (cosign._writer) and the attach-once check prevent both, so this passes every time.
 def test_nine_image_release_survives_random_faults_and_outages(
         nine: list[PushedImage], proxy: FaultProxy, registry: LocalRegistry, keys: KeyPair, cosign: Path,
         tmp_path: Path) -> None:

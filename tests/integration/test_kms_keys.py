@@ -141,7 +141,7 @@ def test_unreachable_kms_is_retried_then_named(cosign_v3: Path, fresh_image: Fre
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     image = fresh_image()
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused (loopback only)
-    monkeypatch.setattr(retry, "call", functools.partial(retry.call, initial=0.01))
+    monkeypatch.setattr(retry, "call", functools.partial(retry.call, initial=0.01, attempts=4))
     env = {**base_env(), "SC_CI_COSIGN_PATH": str(cosign_v3), "VAULT_ADDR": dead, "VAULT_TOKEN": "hvs.x" * 3,
            "SC_CI_SECURITY__SIGNING__PRIVATEKEY": "hashivault://release-key"}
     session = open_session(argparse.Namespace(images=[image.ref]), env, {"signing.enabled": True})

@@ -4,6 +4,7 @@ the checks that refuse a token before Fulcio would; with no source, sc-ci stops 
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sc_ci import ci, secrets
+from sc_ci import ci, retry, secrets
 from sc_ci.errors import ScError
 from sc_ci.services import oidc
 from testbed.oidc_issuer import OIDCIssuer
@@ -66,7 +67,9 @@ def test_github_5xx_is_retried(issuer: OIDCIssuer) -> None:
     assert token.reveal() == exchange.minted[0]
 
 
-def test_github_persistent_5xx_gives_up_with_a_clear_error(issuer: OIDCIssuer) -> None:
+def test_github_persistent_5xx_gives_up_with_a_clear_error(issuer: OIDCIssuer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry, "call", functools.partial(retry.call, initial=0.01, attempts=4))
     exchange = issuer.github_exchange("req-token-1234", CLAIMS)
     exchange.failures = [500] * 10
     with pytest.raises(ScError, match=r"kept failing \(HTTP 500\)"):

@@ -254,7 +254,7 @@ def test_outage_outlasting_the_retries_fails_the_step_with_its_cause(
     plan = signing.plan(session, cosign)
     assert plan.check_existing is None  # signing.force: no check before signing
     reg.stop()
-    monkeypatch.setattr(retry, "call", functools.partial(retry.call, initial=0.01))  # same attempts, short waits
+    monkeypatch.setattr(retry, "call", functools.partial(retry.call, initial=0.01, attempts=4))  # 4 tries, short waits
     attempts_before = _count_runs(monkeypatch)
 
     result = sign_step.sign(cosign, pushed.by_digest, plan)
