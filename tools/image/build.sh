@@ -40,6 +40,8 @@ else
 fi
 flags=()
 [ "${SC_CI_IMAGE_NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
+# The Dockerfile's LABEL takes these from build arguments (what docker buildx uses); buildah 1.28 reuses a
+# cached LABEL step when only an ARG changed, so the per-commit labels are also set on the commit itself.
 
 log "BASE=$BASE"
 log "GO_IMAGE=$GO_IMAGE"
@@ -59,6 +61,8 @@ started=$(date +%s)
 buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" "${volumes[@]}" "${cargs[@]}" \
   --build-arg "BASE=$BASE" --build-arg "GO_IMAGE=$GO_IMAGE" \
   --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED" \
+  --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.revision=$REVISION" \
+  --label "org.opencontainers.image.created=$CREATED" \
   -f Dockerfile -t "$IMAGE" . >&2
 seconds=$(( $(date +%s) - started ))
 id=$(buildah images --no-trunc --format '{{.ID}}' "$IMAGE" | head -1)
