@@ -28,9 +28,7 @@ FreshImage = Callable[..., PushedImage]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: runs real tools against a real registry on 127.0.0.1")
-    # in-process calls that hit a dead service give up after 10 s, not the 60 s a real run allows
-    # (tests that measure retry behaviour set their own budget)
-    os.environ.setdefault("SC_CI_RETRY_BUDGET", "10")
+
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

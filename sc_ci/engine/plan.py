@@ -109,6 +109,9 @@ def build(ctx: RunContext, request: Request) -> Plan:
             if exc.exit_code != EXIT_FAILED:
                 raise  # usage and configuration errors stop the run before anything happens
             broken[step.name] = exc  # e.g. a key cosign cannot read
+    policy = request.policy or Policy.from_config(ctx.session.loaded.security)
+    if steps and len(broken) == len(steps) and policy.source == "direct command":
+        raise next(iter(broken.values()))  # a direct command that cannot do anything: say so before any network
     given = list(ctx.session.images)
     if request.shard is not None:
         given = [ref for ref in given if request.shard.owns(str(ref))]

@@ -91,11 +91,12 @@ def console(manifest: Mapping[str, Any], title: str) -> str:
                                                                                         strict=True))]).rstrip())
         lines.append("")
     mark = {"ok": "ok  ", "failed": "FAIL", "skipped": "skip"}
-    for image in manifest.get("images", []):
-        for r in image.get("results", []):
-            timing = f" ({r['seconds']:.1f}s)" if r.get("seconds", 0) >= 0.05 else ""
-            lines.append(f"{mark.get(r['outcome'], '?   ')} {clean(r['step'], 20):<11} {clean(short(r['image']), 120)}"
-                         f"  {clean(r['summary'], 1000)}{timing}")
+    every = [r for image in manifest.get("images", []) for r in image.get("results", [])]
+    width = max((len(clean(r["step"], 20)) for r in every), default=4)
+    for r in every:
+        timing = f" ({r['seconds']:.1f}s)" if r.get("seconds", 0) >= 0.05 else ""
+        lines.append(f"{mark.get(r['outcome'], '?   ')} {clean(r['step'], 20):<{width}}  "
+                     f"{clean(short(r['image']), 120)}  {clean(r['summary'], 1000)}{timing}")
     commands = verify_commands(manifest)
     if commands:
         lines += ["", "Verify it yourself:", *(f"  {c}" for c in commands)]

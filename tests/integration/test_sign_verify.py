@@ -158,6 +158,7 @@ def test_secrets_never_leak(auth_registry: LocalRegistry, cosign: Path, tmp_path
     shim = _recording_shim(tmp_path, argv_log, real=cosign)
     env = {"COSIGN_PASSWORD": password, "COSIGN_PRIVATE_KEY": keypair.pem, "TMPDIR": str(scratch),
            "SC_CI_REGISTRY_USERNAME": user, "SC_CI_REGISTRY_PASSWORD": registry_password,
+           "SC_CI_REGISTRY_HOST": auth_registry.host,
            "SC_CI_COSIGN_PATH": str(shim), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
     config = tmp_path / "security.yaml"
     config.write_text("security:\n  signing:\n    enabled: true\n    privateKey: ${secret:cosign-private-key}\n"

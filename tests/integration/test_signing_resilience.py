@@ -77,7 +77,8 @@ def test_already_signed_digest_is_skipped_unless_forced(major: str, request: pyt
     assert f"cosign verify --key cosign.pub --insecure-ignore-tlog=true {image.by_digest}" in again.stdout
     assert len(_sign_calls(log)) == 1  # nothing was signed
     verify_calls = [line for line in log.read_text().splitlines() if line.startswith("verify ")]
-    assert len(verify_calls) == 3  # first run: check + verify after signing; second run: the check only
+    # first run: no .sig tag yet (no check), the verify after signing; second run: the check only
+    assert len(verify_calls) == 2
 
     # a different key is not "the same key": that image gets signed
     other_dir = tmp_path / "other"
@@ -232,7 +233,7 @@ exec "{cosign_v3}" "$@"
     signs = [line for line in log.read_text().splitlines() if line.startswith("sign ")]
     assert len(signs) == 2  # the refused run, then the retry
     assert "transient failure (attempt 1)" in result.stderr
-    assert "connection refused" in result.stderr
+    assert "dial tcp" in result.stderr  # the refused connection, as cosign reports it
     assert "ok   sign" in result.stdout
     assert "ok   verify" in result.stdout
     signed = f"{registry.host}/{repo}@{pushed.digest}"  # verify directly, not through the proxy
