@@ -37,7 +37,7 @@ FROM runtime AS tools
 WORKDIR /src
 # Only what the installer imports (tests/image checks this list against its import closure), so editing
 # the engine does not rebuild the tools.
-COPY sc_ci/__init__.py sc_ci/errors.py sc_ci/log.py sc_ci/processes.py sc_ci/runner.py sc_ci/sanitize.py \
+COPY sc_ci/__init__.py sc_ci/deadline.py sc_ci/errors.py sc_ci/log.py sc_ci/processes.py sc_ci/runner.py sc_ci/sanitize.py \
      sc_ci/secrets.py sc_ci/
 COPY sc_ci/tools/__init__.py sc_ci/tools/installer.py sc_ci/tools/locate.py sc_ci/tools/pins.py \
      sc_ci/tools/pins.toml sc_ci/tools/versions.py sc_ci/tools/

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import email.utils
 import math
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from sc_ci.deadline import _DEADLINE
+from sc_ci.deadline import remaining as remaining  # re-exported: callers use retry.step_deadline
+from sc_ci.deadline import step_deadline as step_deadline
 from sc_ci.errors import VerificationFailed
 from sc_ci.log import get_logger
 
@@ -59,7 +60,6 @@ _NEVER = re.compile(
 )
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("sc_ci_retry_deadline", default=None)
 
 
 class TransientError(Exception):
@@ -135,22 +135,6 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return is_transient_status(exc.response.status_code)
     return isinstance(exc, requests.ConnectionError | requests.Timeout)
-
-
-@contextlib.contextmanager
-def step_deadline(seconds: float | None) -> Iterator[None]:
-    """Bound every retry budget of the calls made inside (in this thread or context) by `seconds` from now:
-    a step with a timeout never retries past it. Nested deadlines keep the earlier one."""
-    if seconds is None:
-        yield
-        return
-    mine = time.monotonic() + seconds
-    outer = _DEADLINE.get()
-    token = _DEADLINE.set(mine if outer is None else min(outer, mine))
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
 
 
 class _Policy:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sc_ci import processes, secrets
+from sc_ci import deadline, processes, secrets
 from sc_ci.errors import ToolError
 from sc_ci.log import get_logger
 
@@ -66,6 +66,12 @@ def run(
     JSON we parse); stderr and every log line are masked."""
     args = tuple(str(a) for a in argv)
     shown = secrets.mask(" ".join(args))
+    left = deadline.remaining()  # a step timeout (engine) bounds every tool the step runs
+    if left is not None:
+        if left <= 0:
+            raise ToolError(f"{Path(args[0]).name} not started: the step ran out of time",
+                            fix="Raise --step-timeout (SC_CI_STEP_TIMEOUT), or find what made the step slow (-v).")
+        timeout = min(timeout, max(left, 0.5))
     log.debug("run: %s", shown)
     started = time.monotonic()
     try:

@@ -71,6 +71,9 @@ def runtime_flags(args: argparse.Namespace) -> dict[str, object]:
         flags["workers"] = args.workers
     if getattr(args, "secrets_file", None):
         flags["secretsFile"] = args.secrets_file
+    for attr, key in (("timeout", "timeout"), ("step_timeout", "stepTimeout")):
+        if getattr(args, attr, None) is not None:
+            flags[key] = getattr(args, attr)
     return flags
 
 

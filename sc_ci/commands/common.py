@@ -29,6 +29,10 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-e", "--env", dest="environment", help="Simple Container environment")
     p.add_argument("--secrets-file", help="YAML/JSON/KEY=VALUE file that ${secret:NAME} references read")
     p.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="the whole run: then every tool is stopped and what did not finish fails")
+    p.add_argument("--step-timeout", type=float, metavar="SECONDS",
+                   help="one step on one image (its tools and retries): then that step fails")
     verbosity(p)
 
 

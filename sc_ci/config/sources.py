@@ -331,6 +331,8 @@ class RuntimeSettings(BaseSettings):
     output_dir: Path | None = None  # where release.json and reports go
     shard: str | None = None  # K/N: this job's share of the images
     tag_pattern: str = "v{version}"  # the git tag a successful release creates
+    timeout: float | None = Field(default=None, gt=0)  # seconds for the whole run (then: stop, fail)
+    step_timeout: float | None = Field(default=None, gt=0)  # seconds for one step on one image
 
     @classmethod
     def settings_customise_sources(

@@ -11,9 +11,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import sc_ci.steps.registry as registry
-from sc_ci import runner
+from sc_ci import retry, runner
 from sc_ci.engine.context import RunContext
 from sc_ci.engine.plan import Plan, PlannedImage
+from sc_ci.engine.policy import RunTimedOut
 from sc_ci.errors import ScError, ToolError
 from sc_ci.log import get_logger
 from sc_ci.steps.interface import Outcome, Resource, Step, StepResult, skipped
@@ -49,8 +50,10 @@ def _run_step(step: Step, ctx: RunContext, image: PlannedImage,
               prior: Mapping[str, Sequence[StepResult]]) -> Sequence[StepResult]:
     """A step's own run; an unexpected ScError becomes that step's failure on that image only."""
     started = time.monotonic()
+    runtime = getattr(getattr(getattr(ctx, "session", None), "loaded", None), "runtime", None)
     try:
-        return step.run(ctx, image, prior)
+        with retry.step_deadline(getattr(runtime, "step_timeout", None)):
+            return step.run(ctx, image, prior)
     except ScError as exc:
         if exc.exit_code != 1:
             raise
@@ -76,6 +79,10 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: R
                 pending.discard(Task(i, j))
     running: dict[Future[Sequence[StepResult]], Task] = {}
     stopped: str | None = None  # fail-fast: why no further step starts
+    runtime = getattr(getattr(getattr(ctx, "session", None), "loaded", None), "runtime", None)
+    limit_s = getattr(runtime, "timeout", None)
+    deadline = None if limit_s is None else time.monotonic() + float(limit_s)
+    timed_out: RunTimedOut | None = None
     pools = {Resource.CPU: ThreadPoolExecutor(slots.cpu, thread_name_prefix="sc-ci-cpu"),
              Resource.NETWORK: ThreadPoolExecutor(slots.network, thread_name_prefix="sc-ci-net")}
 
@@ -111,6 +118,9 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: R
                 continue
             pending.discard(task)
             step, image = steps[task.step], plan.images[task.image]
+            if timed_out is not None:
+                done[task] = [StepResult(step.name, image.name, Outcome.FAILED, timed_out.what, error=timed_out)]
+                continue
             reason = stopped or gate(task)
             if reason is not None:
                 done[task] = [skipped(step.name, image.name, reason)]
@@ -131,7 +141,14 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: R
                 if len(pending) == before and pending:  # nothing can start and nothing runs: a cycle
                     raise ToolError("the step plan has a dependency cycle", fix="Report this as a bug.")
                 continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            finished, _ = wait(list(running), timeout=left, return_when=FIRST_COMPLETED)
+            if not finished and timed_out is None:  # the whole run is out of time
+                timed_out = RunTimedOut(f"not finished: the run timed out after {float(limit_s or 0):g}s",
+                                        fix="Raise --timeout (SC_CI_TIMEOUT), or look for the slow step (-v).")
+                log.error("the run timed out after %gs: stopping every tool", float(limit_s or 0))
+                runner.stop_all()  # running steps end now (their tools were stopped) and report it
+                continue
             for future in finished:
                 task = running.pop(future)
                 step = steps[task.step]

@@ -18,6 +18,12 @@ class GateTripped(StepFailed):
     always_blocks = True
 
 
+class RunTimedOut(StepFailed):
+    """The whole run exceeded --timeout: what had not finished fails, whatever failOpen says."""
+
+    always_blocks = True
+
+
 class RequiredFailed(StepFailed):
     """A step configured as required (`scan.tools[].required: true`) failed: fatal whatever failOpen says."""
 

@@ -389,3 +389,32 @@ def test_markdown_cells_and_fences_cannot_be_broken_out_of() -> None:
     assert not any("<b>" in line for line in table)  # (inside the sh fence it is shown as text)
     fence_lines = [line for line in text.splitlines() if line.startswith("```")]
     assert fence_lines == ["````sh", "````"]  # the commands' own backticks cannot close the fence
+
+
+def test_the_whole_run_timeout_fails_what_did_not_finish() -> None:
+    from types import SimpleNamespace
+
+    steps = [fake("sign", seconds=0.3), fake("verify", feature_="verify", requires_=("sign",))]
+    ctx = SimpleNamespace(session=SimpleNamespace(loaded=SimpleNamespace(
+        runtime=SimpleNamespace(timeout=0.1, step_timeout=None)), workers=1))
+    everything_open = Policy({f: True for f in FEATURES.values()})
+    p = plan(steps, images(*"abcd"), everything_open)
+    started = time.monotonic()
+    results = executor.execute(p, ctx, Slots(1, 1))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.0  # one 0.3 s step ran; the rest did not start
+    timed_out = [r for r in results if "timed out after 0.1s" in r.summary]
+    assert timed_out
+    assert all(r.failed for r in timed_out)
+    judged = verdict(results, everything_open, registry.FEATURES)
+    assert judged.exit_code == 1  # a timed-out run fails even under fail-open
+
+
+def test_a_step_timeout_bounds_the_tools_it_runs() -> None:
+    from sc_ci import retry, runner
+
+    started = time.monotonic()
+    with retry.step_deadline(0.5), pytest.raises(ToolError, match="timed out"):
+        runner.run(["sleep", "5"], env=runner.base_env())
+    assert time.monotonic() - started < 3
+    with retry.step_deadline(-1), pytest.raises(ToolError, match="ran out of time"):
+        runner.run(["true"], env=runner.base_env())
