@@ -8,32 +8,30 @@
 # Layers go from the slowest-changing to the fastest: OS packages, tools (only pins.toml and the installer
 # are copied before they build), Python dependencies, then the source.
 #
-# BASE: Debian bookworm (python3 3.11). GO_IMAGE: anything with a Go >= the pins' `go` at /usr/local/go.
+# Multi-platform (linux/amd64, linux/arm64): the tools stage runs on the build platform and cross-compiles
+# for the target (`--platform`, pins.toml's per-platform sources), so only the OS layer, pip and the final
+# checks run on the target platform (under emulation when it is not the builder's).
+#
+# BASE: Debian bookworm (python3 3.11), a multi-platform index digest. BUILD_BASE: the same for the build
+# platform (default BASE; a local single-platform build of another platform passes both, docs/image.md).
+# GO_IMAGE: anything with a Go >= the pins' `go` at /usr/local/go, for the build platform.
 ARG BASE=docker.io/library/debian:bookworm-slim@sha256:d5d3f9c23164ea16f31852f95bd5959aad1c5e854332fe00f7b3a20fcc9f635c
+ARG BUILD_BASE=${BASE}
 ARG GO_IMAGE=docker.io/library/golang:1.26-bookworm@sha256:9fdc884aacc3bec89b20ffc69f4bb369c78210e3e4f600387b5128b12c199f81
 
-FROM ${GO_IMAGE} AS go
+FROM --platform=${BUILDPLATFORM} ${GO_IMAGE} AS go
 
-# --- runtime: the OS layer both later stages start from ---------------------------------------------------
+# --- runtime: the OS layer the image starts from (target platform) --------------------------------------
 FROM ${BASE} AS runtime
-ARG DEBIAN_FRONTEND=noninteractive
-# Versions are bookworm's (main, -updates, -security). A Debian point or security release removes the
-# old version from the archive and this step then fails: bump the versions (docs/image.md, "Updating").
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      ca-certificates=20250419~deb12u2 \
-      git=1:2.39.5-0+deb12u3 \
-      python3.11=3.11.2-6+deb12u9 \
-      python3.11-venv=3.11.2-6+deb12u9 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && python3.11 -m venv /opt/venv \
- && git config --system --add safe.directory /github/workspace
+RUN --mount=type=bind,source=tools/image/os-layer.sh,target=/run/os-layer.sh sh /run/os-layer.sh
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 \
     SC_CI_TOOLS_DIR=/opt/sc-ci/tools
 
-# --- tools: cosign, syft, grype compiled from the pinned modules; trivy from its pinned wheel --------------
-FROM runtime AS tools
+# --- tools: cosign, syft, grype (and trivy on arm64) compiled from the pinned modules for the target; ------
+# trivy on amd64 from its pinned wheel. Runs on the build platform: Go cross-compiles, nothing is emulated.
+FROM --platform=${BUILDPLATFORM} ${BUILD_BASE} AS tools
+RUN --mount=type=bind,source=tools/image/os-layer.sh,target=/run/os-layer.sh sh /run/os-layer.sh
 WORKDIR /src
 # Only what the installer imports (tests/image checks this list against its import closure), so editing
 # the engine does not rebuild the tools.
@@ -45,12 +43,14 @@ COPY sc_ci/tools/__init__.py sc_ci/tools/installer.py sc_ci/tools/locate.py sc_c
 # a local build mounts it at that path for the RUN steps only, so it is in no layer. Every download is
 # verified by its pinned hash whatever the CA.
 ARG BUILD_CA_BUNDLE=""
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
 # Go is mounted from GO_IMAGE, not copied: it is not in any layer. GOMODCACHE/GOCACHE are where a local
 # build mounts the host's caches (tools/image/build.sh); elsewhere they start empty.
 RUN --mount=type=bind,from=go,source=/usr/local/go,target=/usr/local/go \
     if [ -n "$BUILD_CA_BUNDLE" ]; then export SSL_CERT_FILE="$BUILD_CA_BUNDLE" PIP_CERT="$BUILD_CA_BUNDLE"; fi \
  && PATH=/usr/local/go/bin:$PATH GOMODCACHE=/root/go/pkg/mod GOCACHE=/root/.cache/go-build \
-    python -m sc_ci.tools.installer --tools-dir /opt/sc-ci/tools \
+    /opt/venv/bin/python -m sc_ci.tools.installer --tools-dir /opt/sc-ci/tools --platform "$TARGETOS/$TARGETARCH" \
  && find /opt/sc-ci/tools \( -name build.log -o -name .lock \) -delete
 
 # --- the image -----------------------------------------------------------------------------------------------

@@ -63,3 +63,29 @@ def test_context_allowlist_covers_every_copy() -> None:
         if line.startswith("COPY ") and "--from" not in line:
             for source in line.split()[1:-1]:
                 assert any(source.rstrip("/") == a or source.startswith(a + "/") for a in allowed), source
+
+
+def test_context_allowlist_covers_every_bind_mount() -> None:
+    """RUN --mount=type=bind,source=… (no from=) reads the build context too."""
+    allowed = {line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    mounts = [m.group(1) for m in re.finditer(r"--mount=type=bind,source=([^,\s]+)", text)]
+    assert mounts
+    assert set(mounts) <= allowed
+
+
+def test_os_packages_are_pinned_by_version() -> None:
+    """hadolint's DL3008 cannot see into os-layer.sh: every package there carries =VERSION."""
+    script = (ROOT / "tools" / "image" / "os-layer.sh").read_text(encoding="utf-8").replace("\\\n", " ")
+    install = next(line for line in script.splitlines() if "apt-get install" in line)
+    packages = [w for w in install.split()[2:] if not w.startswith("-")]
+    assert packages
+    assert all(re.match(r"^[a-z0-9.+-]+=\S+$", p) for p in packages), packages
+    assert "--no-install-recommends" in install
+
+
+def test_tools_stage_cross_compiles_for_the_target() -> None:
+    """The tools run on the build platform and build for TARGETOS/TARGETARCH (one stage per platform)."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "FROM --platform=${BUILDPLATFORM} ${BUILD_BASE} AS tools" in text
+    assert '--platform "$TARGETOS/$TARGETARCH"' in text

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the local base images the image test builds FROM, without Docker:
 #   sc-ci-base  Debian bookworm (minbase) from debootstrap: what debian:bookworm-slim is upstream
+#               (SC_CI_IMAGE_ARCH=arm64: for linux/arm64, tagged bookworm-arm64; debootstrap's second stage
+#               then runs under qemu-user-static, which needs binfmt_misc: tools/image/deps.sh --arm64)
 #   sc-ci-go    a scratch image holding this machine's Go at /usr/local/go: what golang:… is upstream
 # Both are committed into buildah's storage and printed as NAME@sha256:DIGEST, the form the Dockerfile's
 # BASE / GO_IMAGE build arguments take. Each is rebuilt only when missing (or with --force).
@@ -15,6 +17,11 @@ BASE_NAME="${SC_CI_BASE_NAME:-localhost/sc-ci-base}"
 GO_NAME="${SC_CI_GO_NAME:-localhost/sc-ci-go}"
 # A fixed timestamp for everything committed here (layer mtimes in the config, history): reproducible metadata.
 EPOCH="${SOURCE_DATE_EPOCH:-1704067200}"
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH="${SC_CI_IMAGE_ARCH:-$HOST_ARCH}"
+case "$ARCH" in amd64|arm64) ;; *) echo "build-base: SC_CI_IMAGE_ARCH must be amd64 or arm64, not $ARCH" >&2; exit 2 ;; esac
+# The host's architecture keeps its historical names (caches made before arm64 existed stay valid).
+suffix=""; [ "$ARCH" = "$HOST_ARCH" ] || suffix="-$ARCH"
 force=0
 [ "${1:-}" = "--force" ] && force=1
 
@@ -31,15 +38,15 @@ digest_of() {  # NAME:TAG -> sha256:… (the manifest digest in local storage), 
 mkdir -p "$CACHE"
 
 # --- base: debootstrap minbase --------------------------------------------------------------------------
-base_tag="$BASE_NAME:$SUITE"
+base_tag="$BASE_NAME:$SUITE$suffix"
 if [ "$force" = 1 ] || [ -z "$(digest_of "$base_tag")" ]; then
-  rootfs="$CACHE/rootfs-$SUITE"
+  rootfs="$CACHE/rootfs-$SUITE$suffix"
   if [ "$force" = 1 ] || [ ! -f "$rootfs/.complete" ]; then
     rm -rf "$rootfs"
-    log "debootstrap --variant=minbase $SUITE $MIRROR (a few minutes)"
+    log "debootstrap --arch $ARCH --variant=minbase $SUITE $MIRROR (a few minutes; more under emulation)"
     started=$(date +%s)
-    debootstrap --variant=minbase --components=main "$SUITE" "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
-      || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
+    debootstrap --arch "$ARCH" --variant=minbase --components=main "$SUITE" "$rootfs" "$MIRROR" >"$CACHE/debootstrap$suffix.log" 2>&1 \
+      || { tail -20 "$CACHE/debootstrap$suffix.log" >&2; exit 1; }
     log "debootstrap done in $(( $(date +%s) - started ))s"
     # The sources the image's apt-get uses: the release, its updates and its security archive.
     rm -f "$rootfs/etc/apt/sources.list"
@@ -82,7 +89,7 @@ DPKG
   mnt=$(buildah mount "$ctr")
   tar -C "$rootfs" --exclude=./.complete --numeric-owner -cf - . | tar -C "$mnt" --numeric-owner -xpf -
   buildah umount "$ctr" >/dev/null
-  buildah config --os linux --arch "$(dpkg --print-architecture)" \
+  buildah config --os linux --arch "$ARCH" \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd /bin/bash \
     --label "org.opencontainers.image.description=Debian $SUITE minbase (debootstrap), sc-ci test base" "$ctr"
   buildah commit --quiet --timestamp "$EPOCH" --rm "$ctr" "$base_tag" >/dev/null

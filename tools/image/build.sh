@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the sc-security-action image with buildah (no Docker engine): `make image`.
 #   BASE / GO_IMAGE   base images by digest; default: the local ones tools/image/build-base.sh makes
-#   IMAGE             the tag to commit (default localhost/sc-security-action:dev)
+#   IMAGE             the tag to commit (default localhost/sc-security-action:dev, :dev-arm64 for arm64)
+#   SC_CI_IMAGE_PLATFORM=linux/amd64|linux/arm64   the target (default this machine's). Another platform
+#                     needs qemu-user-static in binfmt_misc (tools/image/deps.sh --arm64): the tools are
+#                     cross-compiled natively, only the OS layer, pip and the final checks are emulated.
 #   SC_CI_IMAGE_GO_CACHE=host|none   host (default): mount this machine's Go module and build caches into
 #                     the tools stage, so `go install` reuses what `make tools` compiled (same Go, same
 #                     flags: the binaries are the same bytes); none: compile from an empty cache.
@@ -12,12 +15,21 @@ cd "$(dirname "$0")/../.."
 log() { echo "image: $*" >&2; }
 command -v buildah >/dev/null || { log "buildah is missing: tools/image/deps.sh"; exit 2; }
 
-if [ -z "${BASE:-}" ] || [ -z "${GO_IMAGE:-}" ]; then
+host_platform="linux/$(dpkg --print-architecture)"
+PLATFORM="${SC_CI_IMAGE_PLATFORM:-$host_platform}"
+case "$PLATFORM" in linux/amd64|linux/arm64) ;; *) log "SC_CI_IMAGE_PLATFORM=$PLATFORM: linux/amd64 or linux/arm64"; exit 2 ;; esac
+if [ -z "${BASE:-}" ] || [ -z "${GO_IMAGE:-}" ] || [ -z "${BUILD_BASE:-}" ]; then
   bases=$(bash tools/image/build-base.sh)
-  BASE="${BASE:-$(sed -n 's/^BASE=//p' <<<"$bases")}"
+  BUILD_BASE="${BUILD_BASE:-$(sed -n 's/^BASE=//p' <<<"$bases")}"
   GO_IMAGE="${GO_IMAGE:-$(sed -n 's/^GO_IMAGE=//p' <<<"$bases")}"
+  if [ "$PLATFORM" = "$host_platform" ]; then
+    BASE="${BASE:-$BUILD_BASE}"
+  else  # the target's own base: local images are single-platform, upstream's digest is an index
+    BASE="${BASE:-$(SC_CI_IMAGE_ARCH="${PLATFORM#linux/}" bash tools/image/build-base.sh | sed -n 's/^BASE=//p')}"
+  fi
 fi
-IMAGE="${IMAGE:-localhost/sc-security-action:dev}"
+suffix=""; [ "$PLATFORM" = "$host_platform" ] || suffix="-${PLATFORM#linux/}"
+IMAGE="${IMAGE:-localhost/sc-security-action:dev$suffix}"
 VERSION="${VERSION:-$(sed -n 's/^__version__ = "\(.*\)".*/\1/p' sc_ci/__init__.py)}"
 REVISION="${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
 # The commit's time, not the clock's: the same commit gives the same label.
@@ -43,7 +55,9 @@ flags=()
 # The Dockerfile's LABEL takes these from build arguments (what docker buildx uses); buildah 1.28 reuses a
 # cached LABEL step when only an ARG changed, so the per-commit labels are also set on the commit itself.
 
+log "PLATFORM=$PLATFORM"
 log "BASE=$BASE"
+log "BUILD_BASE=$BUILD_BASE"
 log "GO_IMAGE=$GO_IMAGE"
 log "building $IMAGE (version $VERSION, revision ${REVISION:0:12})"
 # buildah 1.28 leaves a working container behind for each RUN --mount=…,from=go: remove the ones this
@@ -59,7 +73,7 @@ cleanup() {
 trap cleanup EXIT
 started=$(date +%s)
 buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" "${volumes[@]}" "${cargs[@]}" \
-  --build-arg "BASE=$BASE" --build-arg "GO_IMAGE=$GO_IMAGE" \
+  --platform "$PLATFORM" --build-arg "BASE=$BASE" --build-arg "BUILD_BASE=$BUILD_BASE" --build-arg "GO_IMAGE=$GO_IMAGE" \
   --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED" \
   --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.revision=$REVISION" \
   --label "org.opencontainers.image.created=$CREATED" \
