@@ -39,9 +39,18 @@ def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO |
             print(line, flush=True)
         github.write_outputs(ci.output_file, outputs)
         github.write_summary(ci.summary_file, release.markdown(data, title) + markdown_extra)
-    if ci.platform is Platform.GITLAB and ci.workspace:
-        safefile.write_text(Path(ci.workspace, "sc-ci.env"), dotenv_text(outputs))  # never through a symlink
+    if ci.platform is Platform.GITLAB:
+        safefile.write_text(dotenv_path(ci.workspace), dotenv_text(outputs))  # never through a symlink
     return paths
+
+
+def dotenv_path(workspace: str | None) -> Path:
+    """sc-ci.env in CI_PROJECT_DIR, which the component's artifacts:reports paths are relative to; in the
+    working directory when that is unset or no directory (gitlab-ci-local's shell executor sets
+    CI_PROJECT_DIR to the /builds/… path of its Docker executor and runs the job in the checkout)."""
+    if workspace and Path(workspace).is_dir():
+        return Path(workspace, "sc-ci.env")
+    return Path("sc-ci.env").absolute()
 
 
 def dotenv_text(values: Mapping[str, str]) -> str:

@@ -211,6 +211,16 @@ def test_gitlab_dotenv_is_single_line_and_capped() -> None:
     assert len(text.encode()) <= DOTENV_LIMIT
 
 
+def test_gitlab_dotenv_goes_to_the_project_dir_else_the_working_dir(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sc_ci.report.publish import dotenv_path
+
+    assert dotenv_path(str(tmp_path)) == tmp_path / "sc-ci.env"
+    monkeypatch.chdir(tmp_path)
+    assert dotenv_path("/builds/acme/app-that-does-not-exist") == tmp_path / "sc-ci.env"
+    assert dotenv_path(None) == tmp_path / "sc-ci.env"
+
+
 # ------------------------------------------------------------------------------------------ one version
 
 
