@@ -22,13 +22,13 @@ Every command works on digests: a tag is resolved once, up front.
 exit codes: 0 ok · 1 a step failed or a gate tripped · 2 usage or configuration error"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the argv it will parse, only the command it names is imported and built."""
     parser = common.Parser(prog="sc-ci", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sc-ci {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=common.Parser)
-    for register in router.MODULES:
-        register(sub)
+    router.register(sub, None if argv is None else router.chosen(argv))
     return parser
 
 
@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     _cancel_on_sigterm()
     verbose = 0
     try:
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else argv
+        args = build_parser(words).parse_args(words)
         verbose = getattr(args, "verbose", 0)
         log.setup(-1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0))
         return router.dispatch(args, env)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sc_ci import secrets
-from sc_ci.commands import common, release
+from sc_ci.commands import common, release, router
 from sc_ci.engine import gittag
 from sc_ci.engine.context import Explicit, RunOptions
 from sc_ci.errors import UsageError
@@ -46,7 +46,7 @@ _TRUE, _FALSE = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0", 
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    p = common.add_subparser(sub, "action", "run as the CI step (GitHub action, GitLab component, Jenkins)",
+    p = common.add_subparser(sub, "action", router.summary("action"),
                              "configuration comes from INPUT_* (GitHub, and the GitLab component), SC_CI_* "
                              "variables and the config file;\nsee docs/configuration.md and docs/ci.md")
     common.common(p)

@@ -11,12 +11,12 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci.commands import common
+from sc_ci.commands import common, router
 from sc_ci.errors import ToolError
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    p = common.add_subparser(sub, "demo", "local registry + demo images + the release, summary printed",
+    p = common.add_subparser(sub, "demo", router.summary("demo"),
                              "example:\n  make demo   (installs what it needs, then runs: sc-ci demo)")
     common.verbosity(p)
     p.set_defaults(run=run)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sc_ci import ci, config
 from sc_ci.ci.interface import CIContext
-from sc_ci.commands import common
+from sc_ci.commands import common, router
 from sc_ci.config.model import SecurityConfig
 from sc_ci.steps import registry
 from sc_ci.tools import locate, pins, versions
@@ -20,7 +20,7 @@ EPILOG = """examples:
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    p = common.add_subparser(sub, "doctor", "what is ready: tools, CI context, OIDC", EPILOG)
+    p = common.add_subparser(sub, "doctor", router.summary("doctor"), EPILOG)
     p.add_argument("--tools-only", action="store_true", help="only check the pinned tools")
     common.common(p)
     p.set_defaults(run=run)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 
 from sc_ci import identity
-from sc_ci.commands import common, output
+from sc_ci.commands import common, output, router
 from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
@@ -40,7 +40,7 @@ signature."""
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    image = common.add_subparser(sub, "image", "sign, verify or scan images")
+    image = common.add_subparser(sub, "image", router.summary("image"))
     image_sub = image.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(image_sub, "sign", "sign images with cosign (then verify them)", EPILOG_SIGN)
     common.images(p)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sc_ci import identity, keys, parallel
-from sc_ci.commands import common, output
+from sc_ci.commands import common, output, router
 from sc_ci.engine import signing
 from sc_ci.engine.context import Explicit, RunOptions
 from sc_ci.engine.plan import Request
@@ -47,7 +47,7 @@ field, the expected and the recorded value)."""
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    prov = common.add_subparser(sub, "provenance", "attach or verify SLSA v1 provenance")
+    prov = common.add_subparser(sub, "provenance", router.summary("provenance"))
     prov_sub = prov.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(prov_sub, "attach", "attach signed SLSA v1 provenance to images", EPILOG_ATTACH)
     common.images(p)

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci.commands import common, output
+from sc_ci.commands import common, output, router
 from sc_ci.engine import gittag
 from sc_ci.engine import run as engine_run
 from sc_ci.engine.context import Explicit, RunOptions
@@ -35,7 +35,7 @@ one summary, one set of outputs and one verdict (exit 1 if any shard failed the 
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    rel = common.add_subparser(sub, "release", "the whole release of a stack or of given images")
+    rel = common.add_subparser(sub, "release", router.summary("release"))
     rel_sub = rel.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(rel_sub, "create", "scan, sign, SBOM, provenance and verify every image; tag",
                              EPILOG_CREATE)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sc_ci import parallel
-from sc_ci.commands import common, output
+from sc_ci.commands import common, output, router
 from sc_ci.engine import signing
 from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
@@ -52,7 +52,7 @@ a multi-arch index: each platform manifest's SBOM and the index's SBOM reference
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    sbom = common.add_subparser(sub, "sbom", "generate, attach and verify SBOMs")
+    sbom = common.add_subparser(sub, "sbom", router.summary("sbom"))
     sbom_sub = sbom.add_subparsers(dest="action", required=True, parser_class=common.Parser)
 
     p = common.add_subparser(sbom_sub, "generate", "generate validated SBOMs with syft", EPILOG_GENERATE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from sc_ci.commands import common, image, output
+from sc_ci.commands import common, image, output, router
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import UsageError
@@ -29,7 +29,7 @@ SBOM files are named by image and digest; a new output directory gets a .gitigno
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    stack = common.add_subparser(sub, "stack", "run a step on every image of a Simple Container stack")
+    stack = common.add_subparser(sub, "stack", router.summary("stack"))
     stack_sub = stack.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(stack_sub, "sign", "sign (and verify) every image of STACK/ENV", EPILOG)
     _stack_args(p)

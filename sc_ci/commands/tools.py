@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from sc_ci.commands import common
+from sc_ci.commands import common, router
 from sc_ci.tools import installer
 
 
 def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
-    tools = common.add_subparser(sub, "tools", "install the pinned tools")
+    tools = common.add_subparser(sub, "tools", router.summary("tools"))
     tools_sub = tools.add_subparsers(dest="action", required=True, parser_class=common.Parser)
     p = common.add_subparser(tools_sub, "install", "build/install pinned cosign, syft, grype, trivy (cached)",
                              "example:\n  sc-ci tools install --with-optional")
