@@ -65,6 +65,7 @@ class ScanStep:
     def __init__(self) -> None:
         self.tools: tuple[str, ...] = ("grype",)
         self.settings = DbSettings(Path("."))
+        self.explicit_cache = False  # a configured cache dir must work; the default may fall back
         self.policy = GatePolicy()
         self.dbs: dict[str, DbInfo] = {}
         self.unavailable: dict[str, ScError] = {}
@@ -93,14 +94,19 @@ class ScanStep:
         cache = Path(db.cache_dir).expanduser() if db.cache_dir else None
         if cache is not None and not cache.is_absolute():
             cache = root / cache
+        self.explicit_cache = cache is not None or bool(ctx.env.get(vulndb.CACHE_DIR_ENV, "").strip())
         if cache is None:
             runtime_cache = ctx.session.loaded.runtime.cache_dir
+            self.explicit_cache = self.explicit_cache or runtime_cache is not None
             cache = runtime_cache / "vulndb" if runtime_cache else vulndb.default_cache_dir(ctx.env)
         self.settings = DbSettings(cache, db.offline, timedelta(seconds=db.max_age_seconds),
                                    db.grype_update_url, db.trivy_repository)
 
     def prepare(self, ctx: RunContext) -> None:
         """Each scanner found and its DB loaded once for the whole run (every image shares it)."""
+        if not ctx.dry_run:
+            usable = vulndb.usable_cache_dir(self.settings.cache_dir, explicit=self.explicit_cache)
+            self.settings = replace(self.settings, cache_dir=usable)
         for name in self.tools:
             try:
                 scanner = FINDERS[name](ctx.env)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sc_ci.errors import ToolError
+from sc_ci.errors import ConfigError, ToolError
+from sc_ci.log import get_logger
+
+log = get_logger("tools.vulndb")
 
 Scanner = Literal["grype", "trivy"]
 DbSource = Literal["cache", "downloaded", "imported"]
@@ -30,6 +35,53 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
         return Path(configured).expanduser()
     home = env.get("HOME", "").strip()
     return (Path(home) if home else Path.home()) / ".cache" / "sc-ci" / "vulndb"
+
+
+def usable_cache_dir(path: Path, *, explicit: bool) -> Path:
+    """The DB cache directory, made if missing. One that was configured (scan.db.cacheDir, --cache-dir,
+    SC_CI_VULNDB_DIR) and cannot be made or written is a configuration error, before any scanner runs. The
+    default under HOME falls back to a private directory under TMPDIR, with a warning: a CI container
+    whose HOME does not exist or is not its user's (Jenkins' docker agent runs as the jenkins uid with the
+    agent's HOME) still scans, only without a cache between runs."""
+    problem = _unwritable(path)
+    if problem is None:
+        return path
+    if explicit:
+        raise ConfigError(f"the vulnerability DB cache directory {path} is not usable",
+                          why=problem,
+                          fix="Point security.scan.db.cacheDir (SC_CI_SECURITY__SCAN__DB__CACHEDIR) or --cache-dir "
+                              "at a directory this user can write, or create it with the right owner.")
+    fallback = Path(tempfile.gettempdir()) / f"sc-ci-vulndb-{os.getuid()}"
+    try:
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        info = fallback.lstat()
+    except OSError as exc:
+        raise ConfigError(f"no usable vulnerability DB cache directory ({path}, {fallback})",
+                          why=f"{problem}; {exc.strerror or exc}",
+                          fix="Set security.scan.db.cacheDir (SC_CI_SECURITY__SCAN__DB__CACHEDIR) to a writable "
+                              "directory, or give the job a HOME it can write.") from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ConfigError(f"{fallback} is not this user's directory (a symlink, or another user's)",
+                          why=f"the default cache under HOME is not usable: {problem}",
+                          fix="Set security.scan.db.cacheDir (SC_CI_SECURITY__SCAN__DB__CACHEDIR) to a directory "
+                              "of this user's.")
+    log.warning("the vulnerability DB cache %s is not usable (%s); using %s for this run. Set "
+                "security.scan.db.cacheDir (SC_CI_SECURITY__SCAN__DB__CACHEDIR) to a writable directory that "
+                "is kept between runs, or give the job a writable HOME.", path, problem, fallback)
+    return fallback
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot serve as a cache directory (made here when missing), or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create it: {exc.strerror or exc}"
+    if not path.is_dir():
+        return "it is not a directory"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "this user cannot write to it"
+    return None
 
 
 @dataclass(frozen=True)

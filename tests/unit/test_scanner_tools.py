@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tarfile
 from datetime import UTC, datetime, timedelta
@@ -317,3 +318,48 @@ def test_known_findings_per_scanner() -> None:
     assert expected("trivy", "multiarch", "linux/arm64") == expected("trivy", "multiarch")
     assert {f.package for f in expected("trivy", "debian-app")} == {"libc6", "libssl3", "openssl"}
     assert advisory("GHSA-p6mc-m468-83gw").cve == "CVE-2020-8203"
+
+
+# --- the DB cache directory must be usable before a scanner runs ---------------------------------------------
+
+
+def test_a_configured_cache_dir_that_cannot_be_made_is_a_config_error(tmp_path: Path) -> None:
+    from sc_ci.errors import ConfigError
+    from sc_ci.tools.vulndb import usable_cache_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError) as info:
+        usable_cache_dir(blocker / "vulndb", explicit=True)
+    assert info.value.exit_code == 2
+    assert "cannot create it" in info.value.why
+    assert "cacheDir" in info.value.fix
+
+
+def test_the_default_cache_dir_falls_back_to_a_private_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """HOME that does not exist for this user (Jenkins' docker agent): scan anyway, say how to keep a cache."""
+    from sc_ci.tools.vulndb import usable_cache_dir
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("x")
+    got = usable_cache_dir(blocker / ".cache" / "sc-ci" / "vulndb", explicit=False)
+    assert got == tmp_path / f"sc-ci-vulndb-{os.getuid()}"
+    assert got.is_dir()
+    assert (got.stat().st_mode & 0o777) == 0o700
+    assert "cacheDir" in caplog.text
+    assert usable_cache_dir(tmp_path / "fine", explicit=False) == tmp_path / "fine"  # made when missing
+
+
+def test_the_fallback_is_never_a_planted_symlink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sc_ci.errors import ConfigError
+    from sc_ci.tools.vulndb import usable_cache_dir
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / f"sc-ci-vulndb-{os.getuid()}").symlink_to(tmp_path / "elsewhere")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="not this user's directory"):
+        usable_cache_dir(blocker / "vulndb", explicit=False)
