@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sc_ci import secrets
+from sc_ci.sbom.reference import PREDICATE_TYPE as REFERENCE
 
 COLUMNS = (("scan", ("scan",)), ("signature", ("sign",)), ("SBOM", ("sbom", "sbom-attach")),
            ("provenance", ("provenance",)), ("verify", ("verify",)))
@@ -46,7 +47,11 @@ def _cell(results: Sequence[Mapping[str, Any]]) -> str:
         formats = sorted({a.get("format", "") for r in results for a in r.get("artifacts", [])
                           if a.get("kind") in ("attestation", "sbom-file") and a.get("format")})
         attached = any(r["step"] == "sbom-attach" and (r["outcome"] == "ok" or r.get("reused")) for r in results)
-        return (", ".join(formats) or "made") + (" attached" if attached else " (local)")
+        # Over sbom.attach.maxSize (oversize: digest) a format's attestation is a reference to a kept file.
+        by_digest = any(a.get("kind") == "attestation" and a.get("format") and a.get("predicate_type") == REFERENCE
+                        for r in results if r["step"] == "sbom-attach" for a in r.get("artifacts", []))
+        state = " attested by digest (file kept)" if by_digest else " attached" if attached else " (local)"
+        return (", ".join(formats) or "made") + state
     if all(r.get("reused") for r in results):
         return "reused"
     return {"sign": "signed", "provenance": "attached", "verify": "verified"}.get(step, "ok")

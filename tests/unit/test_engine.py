@@ -418,3 +418,20 @@ def test_a_step_timeout_bounds_the_tools_it_runs() -> None:
     assert time.monotonic() - started < 3
     with retry.step_deadline(-1), pytest.raises(ToolError, match="ran out of time"):
         runner.run(["true"], env=runner.base_env())
+
+
+def test_sbom_cell_says_when_only_a_digest_was_attested() -> None:
+    """Over sbom.attach.maxSize the SBOM itself is not in the registry: the table must not say "attached"."""
+    from sc_ci.report.release import rows
+    from sc_ci.sbom.reference import PREDICATE_TYPE
+
+    def manifest(predicate: str) -> dict[str, Any]:
+        made = {"kind": "sbom-file", "subject": "r/a@sha256:1", "format": "cyclonedx-json"}
+        att = {"kind": "attestation", "subject": "r/a@sha256:1", "format": "cyclonedx-json",
+               "predicate_type": predicate}
+        return {"steps": ["sbom", "sbom-attach"], "images": [{"image": "r/a@sha256:1", "digest": "r/a@sha256:1",
+                "results": [{"step": "sbom", "outcome": "ok", "artifacts": [made]},
+                            {"step": "sbom-attach", "outcome": "ok", "artifacts": [att]}]}]}
+
+    assert rows(manifest("https://cyclonedx.org/bom"))[0][1][2] == "cyclonedx-json attached"  # the SBOM column
+    assert rows(manifest(PREDICATE_TYPE))[0][1][2] == "cyclonedx-json attested by digest (file kept)"
