@@ -79,8 +79,8 @@ buildah bud --isolation chroot --layers --pull-never --format oci "${flags[@]}" 
   --label "org.opencontainers.image.created=$CREATED" \
   -f Dockerfile -t "$IMAGE" . >&2
 seconds=$(( $(date +%s) - started ))
-id=$(buildah images --no-trunc --format '{{.ID}}' "$IMAGE" | head -1)
-digest=$(buildah images --digests --format '{{.Digest}}' "$IMAGE" | head -1)
-size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)
+id=$(buildah images --no-trunc --format '{{.ID}}' "$IMAGE" | sed -n 1p)  # sed reads it all: no SIGPIPE under pipefail
+digest=$(buildah images --digests --format '{{.Digest}}' "$IMAGE" | sed -n 1p)  # sed reads it all: no SIGPIPE under pipefail
+size=$(buildah images --format '{{.Size}}' "$IMAGE" | sed -n 1p)  # sed reads it all: no SIGPIPE under pipefail
 log "built $IMAGE in ${seconds}s ($size)"
 echo "IMAGE=$IMAGE IMAGE_ID=$id IMAGE_DIGEST=$digest REVISION=$REVISION BUILD_SECONDS=$seconds"
