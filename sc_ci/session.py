@@ -11,11 +11,11 @@ from pathlib import Path
 from sc_ci import ci, config, imageref, keys, parallel
 from sc_ci.ci.interface import CIContext
 from sc_ci.config.loader import LoadedConfig
-from sc_ci.errors import ToolError, UsageError
+from sc_ci.errors import UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.services import dockerconfig
 from sc_ci.services.registry import RegistryClient
-from sc_ci.tools import locate, versions
+from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign
 
 
@@ -52,15 +52,8 @@ class Session:
         return dockerconfig.private_docker_config(self.explicit_creds, self.env)
 
     def cosign(self) -> Cosign:
-        path = locate.find("cosign", env=self.env)
-        if path is None:
-            raise ToolError("cosign is not installed",
-                            fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
-                                "sc-security-action container image, or set SC_CI_COSIGN_PATH.")
-        found = versions.detect("cosign", path, env=self.env)
-        if not found.ok or found.version is None:
-            raise ToolError(f"cosign at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
-        return Cosign(path, found.version, self.env)
+        found = versions.require("cosign", self.env)
+        return Cosign(found.path, found.version or "", self.env)
 
 
 def runtime_flags(args: argparse.Namespace) -> dict[str, object]:

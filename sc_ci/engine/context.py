@@ -11,12 +11,11 @@ from pathlib import Path
 
 from sc_ci import identity
 from sc_ci.engine.cache import Cache
-from sc_ci.errors import ToolError
 from sc_ci.imageref import ImageRef
 from sc_ci.services.registry import Manifest
 from sc_ci.session import Session
 from sc_ci.steps.sign import SigningPlan
-from sc_ci.tools import locate, versions
+from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign
 from sc_ci.tools.syft import Syft
 
@@ -46,10 +45,6 @@ class RunOptions:
     attach_sboms: bool | None = None  # None: security.sbom attach settings
     given_identity: identity.Given | None = None  # verify commands: --certificate-* flags
     only_verify: bool = False  # `image verify`: the verify step checks signatures, nothing is signed
-
-
-_TOOL_FIX = ("Install the pinned tools: `make tools` (or `sc-ci tools install`), use the sc-security-action "
-             "container image, or set SC_CI_{NAME}_PATH.")
 
 
 @dataclass
@@ -83,13 +78,7 @@ class RunContext:
 
     # ---- tools: located and version-checked once per run -----------------------
     def tool_version(self, name: str) -> versions.ToolVersion:
-        path = locate.find(name, env=self.env)
-        if path is None:
-            raise ToolError(f"{name} is not installed", fix=_TOOL_FIX.format(NAME=name.upper()))
-        found = versions.detect(name, path, env=self.env)
-        if not found.ok or found.version is None:
-            raise ToolError(f"{name} at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
-        return found
+        return versions.require(name, self.env)
 
     def cosign(self) -> Cosign:
         with self._lock:

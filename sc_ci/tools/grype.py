@@ -12,7 +12,7 @@ from sc_ci import retry, runner
 from sc_ci.errors import ScError, StepFailed, ToolError
 from sc_ci.log import get_logger
 from sc_ci.runner import Completed
-from sc_ci.tools import locate, versions
+from sc_ci.tools import versions
 from sc_ci.tools.vulndb import (
     DbInfo,
     DbSettings,
@@ -242,12 +242,5 @@ def classify(result: Completed, target: str, settings: DbSettings | None = None)
 
 def find(env: Mapping[str, str]) -> Grype:
     """The pinned grype, checked against the minimum version (ToolError with the fix otherwise)."""
-    path = locate.find("grype", env=env)
-    if path is None:
-        raise ToolError("grype is not installed",
-                        fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
-                            "sc-security-action container image, or set SC_CI_GRYPE_PATH.")
-    found = versions.detect("grype", path, env=env)
-    if not found.ok or found.version is None:
-        raise ToolError(f"grype at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
-    return Grype(path, found.version, env)
+    found = versions.require("grype", env)
+    return Grype(found.path, found.version or "", env)

@@ -9,7 +9,7 @@ from pathlib import Path
 from sc_ci import retry, runner
 from sc_ci.errors import ScError, StepFailed, ToolError
 from sc_ci.runner import Completed
-from sc_ci.tools import locate, versions
+from sc_ci.tools import versions
 
 SCAN_TIMEOUT = 1800.0  # large images take minutes to pull and catalog
 QUIET_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
@@ -111,12 +111,5 @@ def classify(result: Completed, image: str) -> ScError:
 
 def find(env: Mapping[str, str]) -> Syft:
     """The pinned syft, checked against the minimum version (ToolError with the fix otherwise)."""
-    path = locate.find("syft", env=env)
-    if path is None:
-        raise ToolError("syft is not installed",
-                        fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
-                            "sc-security-action container image, or set SC_CI_SYFT_PATH.")
-    found = versions.detect("syft", path, env=env)
-    if not found.ok or found.version is None:
-        raise ToolError(f"syft at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
-    return Syft(path, found.version, env)
+    found = versions.require("syft", env)
+    return Syft(found.path, found.version or "", env)

@@ -12,7 +12,7 @@ from sc_ci.errors import ScError, StepFailed, ToolError
 from sc_ci.log import get_logger
 from sc_ci.runner import Completed
 from sc_ci.services.registry import is_plain_http
-from sc_ci.tools import locate, versions
+from sc_ci.tools import versions
 from sc_ci.tools.vulndb import DbInfo, DbSettings, DbSource, VulnDbError, check_age, missing, parse_time
 
 log = get_logger("tools.trivy")
@@ -192,12 +192,5 @@ def classify(result: Completed, target: str, settings: DbSettings | None = None)
 
 def find(env: Mapping[str, str]) -> Trivy:
     """The pinned trivy, checked against the minimum version and the forbidden ones."""
-    path = locate.find("trivy", env=env)
-    if path is None:
-        raise ToolError("trivy is not installed",
-                        fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
-                            "sc-security-action container image, or set SC_CI_TRIVY_PATH.")
-    found = versions.detect("trivy", path, env=env)
-    if not found.ok or found.version is None:
-        raise ToolError(f"trivy at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
-    return Trivy(path, found.version, env)
+    found = versions.require("trivy", env)
+    return Trivy(found.path, found.version or "", env)

@@ -255,3 +255,19 @@ def detect(name: str, path: Path, runner: Runner | None = None, *, pins: Pins | 
         why = ("it reports no version (built without -ldflags -X main.version)"
                if "[not provided]" in done.stdout else "unrecognised `version` output")
     return evaluate(pin, path, version, why=why)
+
+
+def require(name: str, env: Mapping[str, str]) -> ToolVersion:
+    """The pinned `name` found and judged usable (path and version), or a ToolError with the fix: what every
+    tool module's `find` and the engine's tool lookup share."""
+    from sc_ci.tools import locate
+
+    path = locate.find(name, env=env)
+    if path is None:
+        raise ToolError(f"{name} is not installed",
+                        fix="Install the pinned tools: `make tools` (or `sc-ci tools install`), use the "
+                            f"sc-security-action container image, or set SC_CI_{name.upper()}_PATH.")
+    found = detect(name, path, env=env)
+    if not found.ok or found.version is None:
+        raise ToolError(f"{name} at {path} cannot be used", fix=found.fix or "Reinstall it: make tools")
+    return found
