@@ -237,11 +237,7 @@ def _tool(name: str, body: Any, origin: str) -> ToolPin:
         _fail(origin, where, "tool names are lower-case letters, digits and hyphens")
     if not isinstance(body, Mapping):
         _fail(origin, where, "must be a table")
-    source_kind = _str(body, "source", where, origin)
-    extra = {"go": _GO_KEYS, "pypi-wheel": _WHEEL_KEYS}.get(source_kind)
-    if extra is None:
-        _fail(origin, f"{where}.source", f"must be 'go' or 'pypi-wheel', got {source_kind!r}")
-    _only(body, _COMMON_KEYS | extra, where, origin)
+    source_kind = _source_kind(body, where, origin, _COMMON_KEYS)
 
     version = _str(body, "version", where, origin)
     minimum = _str(body, "minimum", where, origin)
@@ -274,6 +270,16 @@ def _tool(name: str, body: Any, origin: str) -> ToolPin:
                    platforms)
 
 
+def _source_kind(body: Mapping[str, Any], where: str, origin: str, common: set[str]) -> str:
+    """`source` (go | pypi-wheel), with only `common` and that source's own keys beside it."""
+    kind = _str(body, "source", where, origin)
+    keys = {"go": _GO_KEYS, "pypi-wheel": _WHEEL_KEYS}.get(kind)
+    if keys is None:
+        _fail(origin, f"{where}.source", f"must be 'go' or 'pypi-wheel', got {kind!r}")
+    _only(body, common | keys, where, origin)
+    return kind
+
+
 def _source(body: Mapping[str, Any], kind: str, where: str, origin: str, version: str) -> GoSource | WheelSource:
     return _go_source(body, where, origin, version) if kind == "go" else _wheel_source(body, where, origin)
 
@@ -289,11 +295,7 @@ def _platforms(raw: Any, where: str, origin: str, version: str) -> tuple[tuple[s
             _fail(origin, at, f"unknown platform (one of: {', '.join(PLATFORMS)})")
         if not isinstance(body, Mapping):
             _fail(origin, at, "must be a table")
-        kind = _str(body, "source", at, origin)
-        keys = {"go": _GO_KEYS, "pypi-wheel": _WHEEL_KEYS}.get(kind)
-        if keys is None:
-            _fail(origin, f"{at}.source", f"must be 'go' or 'pypi-wheel', got {kind!r}")
-        _only(body, keys | {"source"}, at, origin)
+        kind = _source_kind(body, at, origin, {"source"})
         source = _source(body, kind, at, origin, version)
         if isinstance(source, WheelSource) and source.os_arch != name:
             _fail(origin, f"{at}.platform", f"{source.platform} is not {name}")
