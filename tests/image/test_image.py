@@ -352,11 +352,13 @@ def test_pushed_size(built: Built, registry: LocalRegistry) -> None:
 JENKINS_UID = 1000  # the jenkins user of the official images; a docker agent runs the container as it
 
 
-def _jenkinsfile_parts() -> tuple[dict[str, str], str]:
-    """examples/jenkins/Jenkinsfile's `environment { K = 'V' }` entries and its `sh '''…'''` script."""
+def _jenkinsfile_parts(workspace: Path) -> tuple[dict[str, str], str]:
+    """examples/jenkins/Jenkinsfile's `environment { K = 'V' }` entries (Groovy's "${WORKSPACE}" expanded)
+    and its `sh '''…'''` script."""
     text = (ROOT / "examples" / "jenkins" / "Jenkinsfile").read_text(encoding="utf-8")
-    block = text.split("    environment {", 1)[1].split("}", 1)[0]
-    environment = dict(re.findall(r"^\s*([A-Z0-9_]+) = '([^']*)'\s*$", block, re.MULTILINE))
+    block = text.split("    environment {", 1)[1].split("\n    }", 1)[0]
+    environment = {key: value.replace("${WORKSPACE}", str(workspace)) for key, value in
+                   re.findall(r"^\s*([A-Z0-9_]+) = ['\"]([^'\"]*)['\"]\s*$", block, re.MULTILINE)}
     script = text.split("sh '''", 1)[1].split("'''", 1)[0]
     return environment, textwrap.dedent(script)
 
@@ -370,10 +372,11 @@ def test_jenkinsfile_stage_as_a_docker_agent(built: Built, registry: LocalRegist
     file in WORKSPACE@tmp, secret text, username/password), then its `sh` script; afterwards the `post`
     step's inputs: sc-ci-output/junit.xml (one test case per image × step) and release.json. The Groovy
     itself runs on no Jenkins here (Jenkins is not served by the registries this machine reaches)."""
-    environment, script = _jenkinsfile_parts()
+    workspace = tmp_path / "jenkins" / "workspace" / "shop-release"
+    environment, script = _jenkinsfile_parts(workspace)
     assert "sc-ci action" in script
     assert environment["SC_CI_OUTPUT_DIR"] == "sc-ci-output"
-    workspace = tmp_path / "jenkins" / "workspace" / "shop-release"
+    assert environment["SC_CI_SECURITY__SCAN__DB__CACHEDIR"] == f"{workspace}@tmp/sc-ci-vulndb"
     secret_dir = Path(f"{workspace}@tmp") / "secretFiles" / "3f1c2a"
     secret_dir.mkdir(parents=True)
     workspace.mkdir(exist_ok=True)
@@ -430,6 +433,7 @@ def test_jenkinsfile_stage_as_a_docker_agent(built: Built, registry: LocalRegist
             assert "jenkins-pw" not in text, path
             assert "jenkins-registry-pw" not in text, path
     assert "jenkins-pw" not in done.stdout + done.stderr
+    assert list(Path(f"{workspace}@tmp", "sc-ci-vulndb").iterdir())  # the DBs kept for the next build
     REPORT["jenkins_junit_cases"] = len(cases)
 
 
