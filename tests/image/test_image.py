@@ -465,7 +465,8 @@ def test_release_rehearsal(built: Built, registry: LocalRegistry, mounts: Mounts
 
     # build: each platform pushed by digest; publish: one index of them, tagged with the version.
     repo = f"{registry.host}/acme/sc-security-action"
-    platforms = [built.image] + [i for i in [os.environ.get("SC_CI_IMAGE_ARM64", "")] if i]
+    # SC_CI_IMAGE_INDEX_ALSO: another platform's image (built before) to put in the index beside this one.
+    platforms = [built.image] + [i for i in [os.environ.get("SC_CI_IMAGE_INDEX_ALSO", "")] if i]
     digests = []
     for image in platforms:
         digest_file = tmp_path / "digest"
