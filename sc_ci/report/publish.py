@@ -39,16 +39,19 @@ def publish(data: Mapping[str, Any], title: str, ci: CIContext, *, out: TextIO |
             print(line, flush=True)
         github.write_outputs(ci.output_file, outputs)
         github.write_summary(ci.summary_file, release.markdown(data, title) + markdown_extra)
-    if ci.platform is Platform.GITLAB:
-        safefile.write_text(dotenv_path(ci.workspace), dotenv_text(outputs))  # never through a symlink
+    dotenv = dotenv_path(ci.workspace) if ci.platform is Platform.GITLAB else None
+    if dotenv is not None:
+        safefile.write_text(dotenv, dotenv_text(outputs))  # never through a symlink
     return paths
 
 
-def dotenv_path(workspace: str | None) -> Path:
+def dotenv_path(workspace: str | None) -> Path | None:
     """sc-ci.env in CI_PROJECT_DIR, which the component's artifacts:reports paths are relative to; in the
-    working directory when that is unset or no directory (gitlab-ci-local's shell executor sets
-    CI_PROJECT_DIR to the /builds/… path of its Docker executor and runs the job in the checkout)."""
-    if workspace and Path(workspace).is_dir():
+    working directory when CI_PROJECT_DIR names no directory (gitlab-ci-local's shell executor sets it to
+    the /builds/… path of its Docker executor and runs the job in the checkout); none without it."""
+    if not workspace:
+        return None
+    if Path(workspace).is_dir():
         return Path(workspace, "sc-ci.env")
     return Path("sc-ci.env").absolute()
 

@@ -218,7 +218,7 @@ def test_gitlab_dotenv_goes_to_the_project_dir_else_the_working_dir(tmp_path: Pa
     assert dotenv_path(str(tmp_path)) == tmp_path / "sc-ci.env"
     monkeypatch.chdir(tmp_path)
     assert dotenv_path("/builds/acme/app-that-does-not-exist") == tmp_path / "sc-ci.env"
-    assert dotenv_path(None) == tmp_path / "sc-ci.env"
+    assert dotenv_path(None) is None  # no CI_PROJECT_DIR: not GitLab's runner, nothing written
 
 
 # ------------------------------------------------------------------------------------------ one version
