@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sc_ci.tools.locate import find  # noqa: E402
+from testbed.demo import offline_release_config  # noqa: E402
 from testbed.images import push_image  # noqa: E402
 from testbed.keys import generate_keypair  # noqa: E402
 from testbed.registry import LocalRegistry  # noqa: E402
@@ -42,15 +43,6 @@ def vm_hwm_kib(pid: int) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-def config(key: Path) -> str:
-    return ("security:\n"
-            f"  signing:\n    enabled: true\n    privateKey: {key}\n    storage: legacy\n"
-            "    sigstore:\n      transparencyLog: false\n"
-            "  sbom:\n    enabled: true\n    format: cyclonedx-json\n    extraFormats: [spdx-json]\n"
-            "  provenance:\n    enabled: true\n    builder:\n      id: https://ci.example.com/release\n"
-            "  policy:\n    failOpen: false\n")
 
 
 def main() -> int:
@@ -74,7 +66,7 @@ def main() -> int:
 
         with ThreadPoolExecutor(8) as pool:
             refs = list(pool.map(push, range(args.images)))
-        (tmp / "security.yaml").write_text(config(keys.private))
+        (tmp / "security.yaml").write_text(offline_release_config(keys.private))
         work_tmp = tmp / "tmp"
         work_tmp.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SC_CI_", "GITHUB_", "GITLAB_", "CI"))}

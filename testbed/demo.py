@@ -33,6 +33,17 @@ DEMO_BUILDER = "https://github.com/simple-container-com/sc-security-action/demo"
 DEMO_REPO = "https://github.com/simple-container-com/sc-security-action"
 
 
+def offline_release_config(key: Path) -> str:
+    """A security YAML for releases on loopback: key signing (legacy storage, no transparency log), SBOMs in
+    two formats, provenance, fail-closed. Used by the fault, cancellation and memory runs."""
+    return ("security:\n"
+            f"  signing:\n    enabled: true\n    privateKey: {key}\n    storage: legacy\n"
+            "    sigstore:\n      transparencyLog: false\n"
+            "  sbom:\n    enabled: true\n    format: cyclonedx-json\n    extraFormats: [spdx-json]\n"
+            "  provenance:\n    enabled: true\n    builder:\n      id: https://ci.example.com/release\n"
+            "  policy:\n    failOpen: false\n")
+
+
 def client_yaml(key: Path, dbs: tuple[str, str], defectdojo: str, cache: Path) -> str:
     """The demo stack: the whole `security:` block, offline (no Rekor, mirrors on loopback)."""
     grype_url, trivy_repo = dbs
@@ -89,10 +100,12 @@ def compose_yaml(upstream: PushedImage) -> str:
     return f"services:\n{services}  db:\n    image: {upstream.ref}\n"
 
 
-def _git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str) -> str:
+    """git in a test repository: a fixed identity, any owner trusted (checkouts handed to a CI user's uid)."""
     env = {**base_env(), "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
            "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
-    done = subprocess.run(["git", "-C", str(repo), *args], env=env, text=True, capture_output=True, check=True)
+    done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], env=env, text=True,
+                          capture_output=True, check=True)
     return done.stdout.strip()
 
 
@@ -139,10 +152,10 @@ def run(env: Mapping[str, str], verbose: int = 0) -> int:
             (project / "docker-compose.yaml").write_text(compose_yaml(upstream))
             (stack_dir / "client.yaml").write_text(client_yaml(keys.private, (listing.update_url, trivy_repo),
                                                                dojo.url, work / "vulndb"))
-            _git(work, "init", "-q", "-b", "main", str(project))
-            _git(project, "add", "-A")
-            _git(project, "commit", "-q", "-m", "demo shop")
-            sha = _git(project, "rev-parse", "HEAD")
+            git(work, "init", "-q", "-b", "main", str(project))
+            git(project, "add", "-A")
+            git(project, "commit", "-q", "-m", "demo shop")
+            sha = git(project, "rev-parse", "HEAD")
             argv = ["release", "create", "-s", STACK, "-e", ENVIRONMENT, "--version", VERSION,
                     "--registry", prefix, "--output", str(work / "out"), "--source-repo", DEMO_REPO,
                     "--git-sha", sha, "--workflow-name", "sc-ci demo"] + ["-v"] * verbose
@@ -157,7 +170,7 @@ def run(env: Mapping[str, str], verbose: int = 0) -> int:
                 code = cli.main(argv, demo_env)
         outputs = sorted(p.name for p in (work / "out").glob("*"))
         sboms = sorted(p.name for p in (project / "sbom").glob("*.json"))
-        tag = _git(project, "tag", "-l")
+        tag = git(project, "tag", "-l")
         print(f"\nfiles written: {', '.join(outputs)}; {len(sboms)} SBOM files in sbom/")
         print(f"git tag: {tag or 'none'}; DefectDojo received {len(dojo.tests)} test(s) "
               f"({len(dojo.requests)} requests)")

@@ -12,13 +12,23 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import requests
 
 from sc_ci import processes, runner
 from sc_ci.errors import ScError
 from testbed.oci import RegistryClient
+
+
+class Pushed(Protocol):
+    """An image in a registry (testbed.images.PushedImage)."""
+
+    @property
+    def repository(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
 
 DEFAULT_BINARY = "/usr/bin/docker-registry"
 _INSTALL_FIX = "apt-get install docker-registry (Debian's package of Docker distribution v2)"
@@ -237,6 +247,15 @@ class LocalRegistry:
         """A pusher/reader for this registry, with its credentials and CA unless `anonymous`."""
         return RegistryClient(self.host, scheme=self.scheme, auth=None if anonymous else self.auth,
                               verify=str(self.ca_file) if self.ca_file else True)
+
+    def legacy_layers(self, image: Pushed, kind: str) -> int:
+        """How many signatures (kind "sig") or attestations ("att") the legacy sha256-….KIND tag holds
+        for the image's digest: one layer each; 0 when there is no such tag."""
+        tag = image.digest.replace(":", "-") + f".{kind}"
+        with self.client() as client:
+            resp = client.request("GET", f"/v2/{image.repository}/manifests/{tag}",
+                                  headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        return len(resp.json()["layers"]) if resp.status_code == 200 else 0
 
     def write_docker_config(self, directory: str | Path) -> Path:
         """Write DIR/config.json with this registry's credentials (for cosign, syft, grype, trivy via

@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from testbed.defectdojo import FakeDefectDojo
-from testbed.demo import ENVIRONMENT, SERVICES, STACK, UPSTREAM, VERSION, client_yaml, compose_yaml
+from testbed.demo import ENVIRONMENT, SERVICES, STACK, UPSTREAM, VERSION, client_yaml, compose_yaml, git
+from testbed.github import parse_output
 from testbed.images import push_image
 from testbed.oci import RegistryClient
 from testbed.registry import LocalRegistry
@@ -86,24 +87,6 @@ def registry() -> Iterator[LocalRegistry]:
     with LocalRegistry() as reg:
         yield reg
 
-
-def parse_github_output(text: str) -> dict[str, str]:
-    """GITHUB_OUTPUT as the runner reads it: name=value, or name<<DELIM … DELIM."""
-    out: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delim = line.split("<<", 1)
-            end = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
-            i = end + 1
-        else:
-            name, _, value = line.partition("=")
-            out[name] = value
-            i += 1
-    return out
 
 
 def runner_env(inputs: Mapping[str, str]) -> dict[str, str]:
@@ -195,14 +178,6 @@ def _host_arch() -> str:
     return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent),
-           "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-           "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
-    done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], env=env, text=True,
-                          capture_output=True, check=True)
-    return done.stdout.strip()
-
 
 RUNNER_UID = 1001  # the GitHub runner's user: the checkout in the workspace belongs to it, not to root
 
@@ -233,10 +208,10 @@ def test_demo_release_as_a_github_container_action(built: Built, registry: Local
         (stack_dir / "client.yaml").write_text(
             client_yaml(Path("/github/home/keys/cosign.key"), (listing.update_url, trivy_repo), dojo.url,
                         Path("/github/runner_temp/vulndb")), encoding="utf-8")
-        _git(project, "init", "-q", "-b", "main")
-        _git(project, "add", "-A")
-        _git(project, "commit", "-q", "-m", "demo shop")
-        sha = _git(project, "rev-parse", "HEAD")
+        git(project, "init", "-q", "-b", "main")
+        git(project, "add", "-A")
+        git(project, "commit", "-q", "-m", "demo shop")
+        sha = git(project, "rev-parse", "HEAD")
         for path in [project, *project.rglob("*")]:
             os.lchown(path, RUNNER_UID, RUNNER_UID)
 
@@ -248,7 +223,7 @@ def test_demo_release_as_a_github_container_action(built: Built, registry: Local
         seconds = round(time.monotonic() - started, 1)
         uploads = len(dojo.tests)
     outputs_file = mounts.workspace / "output.txt"
-    outputs = parse_github_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
+    outputs = parse_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
     REPORT.update(demo_exit_code=done.returncode, demo_seconds=seconds, demo_outputs=outputs,
                   defectdojo_tests=uploads)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
@@ -266,7 +241,7 @@ def test_demo_release_as_a_github_container_action(built: Built, registry: Local
     assert outputs["scan-verdict"] == "passed", outputs  # high findings, none critical: the gate passes
     assert int(outputs["high-count"]) > 0
     assert outputs["tag"], outputs
-    assert _git(project, "tag", "-l") == outputs["tag"]
+    assert git(project, "tag", "-l") == outputs["tag"]
     assert uploads > 0
     summary = (mounts.workspace / "summary.md").read_text(encoding="utf-8")
     assert "## sc-ci release" in summary
@@ -306,14 +281,11 @@ def test_registry_login_inside_the_container(built: Built, mounts: Mounts, login
         if login == "inputs":
             env.update({"INPUT_REGISTRY-USERNAME": user, "INPUT_REGISTRY-PASSWORD": password})
         else:  # what `docker login` on the runner writes, with DOCKER_CONFIG=$RUNNER_TEMP/docker on the job
-            config = mounts.runner_temp / "docker"
-            config.mkdir()
-            (config / "config.json").write_text(json.dumps({"auths": {reg.host: {"auth": token_of(user, password)}}}),
-                                                encoding="utf-8")
+            reg.write_docker_config(mounts.runner_temp / "docker")
             env["DOCKER_CONFIG"] = "/github/runner_temp/docker"
         done = run_in_image(built.image, mounts, env)
         outputs_file = mounts.workspace / "output.txt"
-        outputs = parse_github_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
+        outputs = parse_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         assert outputs["status"] == "passed", outputs
         assert outputs["signed"].splitlines() == [pushed.by_digest], outputs
@@ -510,7 +482,7 @@ def test_release_rehearsal(built: Built, registry: LocalRegistry, mounts: Mounts
     done = run_in_image(pulled, mounts, runner_env(inputs))
     REPORT["rehearsal_release_seconds"] = round(time.monotonic() - started, 1)
     outputs_file = mounts.workspace / "output.txt"
-    outputs = parse_github_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
+    outputs = parse_output(outputs_file.read_text(encoding="utf-8")) if outputs_file.exists() else {}
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert outputs["status"] == "passed", outputs
     assert outputs["signed"].splitlines() == [f"{repo}@{index_digest}"]
@@ -540,7 +512,7 @@ def test_release_rehearsal(built: Built, registry: LocalRegistry, mounts: Mounts
     token = "ghs_" + secrets.token_hex(16)
     tag = _bash(_workflow_step("tag", "Release commit and tags"), checkout,
                 {"VERSION": version, "DIGEST": index_digest, "TOKEN": token, "REPO": "acme/sc-security-action",
-                 "IMAGE": repo, "GITHUB_SHA": _git(checkout, "rev-parse", "HEAD"),
+                 "IMAGE": repo, "GITHUB_SHA": git(checkout, "rev-parse", "HEAD"),
                  "GIT_CONFIG_GLOBAL": str(gitconfig)})
     assert tag.returncode == 0, tag.stdout + tag.stderr
     assert token not in tag.stdout + tag.stderr

@@ -12,7 +12,6 @@ this machine; the image itself is run by `make image-test`), and mint the id_tok
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
+from testbed.demo import git
 from testbed.images import push_image
 from testbed.keyless import GITLAB_PROJECT, KeylessBed
 from testbed.registry import LocalRegistry
@@ -50,13 +50,6 @@ def _gitlab_ci_local() -> Path:
     return GITLAB_CI_LOCAL
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent),
-           "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-           "GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.com"}
-    return subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
-
 
 def _example_project(tmp_path: Path) -> Path:
     """A checkout holding the example pipeline, its component include made local (same file, same inputs)."""
@@ -70,10 +63,10 @@ def _example_project(tmp_path: Path) -> Path:
     (project / "templates").mkdir()
     shutil.copy(ROOT / "templates" / "sc-security.yml", project / "templates" / "sc-security.yml")
     (project / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "remote", "add", "origin", f"https://gitlab.example.com/{GITLAB_PROJECT}.git")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "app")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "remote", "add", "origin", f"https://gitlab.example.com/{GITLAB_PROJECT}.git")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "app")
     return project
 
 
@@ -82,7 +75,7 @@ def test_gitlab_component_example(keyless_bed: KeylessBed, registry: LocalRegist
                                   tmp_path: Path) -> None:
     gcl = _gitlab_ci_local()
     project = _example_project(tmp_path)
-    short_sha = _git(project, "rev-parse", "--short=8", "HEAD")
+    short_sha = git(project, "rev-parse", "--short=8", "HEAD")
     user, password = "gitlab-ci-token", "glcbt-" + secrets.token_hex(12)
     ci_registry = registry_factory(auth=(user, password))
     image = f"{ci_registry.host}/{GITLAB_PROJECT}"
@@ -130,10 +123,7 @@ def test_gitlab_component_example(keyless_bed: KeylessBed, registry: LocalRegist
     assert report["vulnerabilities"], "alpine-app has known findings in the test-bed DBs"
     assert list((artifacts / "sc-ci-output" / "sbom").glob("*.cdx.json"))
     # Keyless: plain cosign finds a signature whose certificate names the GitLab config that ran.
-    docker_config = tmp_path / "docker"
-    docker_config.mkdir()
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (docker_config / "config.json").write_text(json.dumps({"auths": {ci_registry.host: {"auth": auth}}}))
+    docker_config = ci_registry.write_docker_config(tmp_path / "docker").parent
     verify = subprocess.run(
         [str(cosign), "verify", "--certificate-identity", f"https://{keyless_bed.gitlab_config_ref}",
          "--certificate-oidc-issuer", keyless_bed.gitlab.origin, "--trusted-root", str(keyless_bed.trust.trusted_root),

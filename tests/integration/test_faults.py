@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from sc_ci.runner import base_env
+from testbed.demo import offline_release_config
 from testbed.faultproxy import FaultProxy, Outage
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
-from testbed.oci import RegistryClient
 from testbed.registry import LocalRegistry
 
 IMAGES = 9
@@ -31,15 +31,6 @@ BASES = ("alpine-app", "service-1", "service-2")
 ATTESTATIONS = ("cyclonedx", "spdxjson", "slsaprovenance1")
 
 
-def config(key: Path) -> str:
-    return ("security:\n"
-            f"  signing:\n    enabled: true\n    privateKey: {key}\n    storage: legacy\n"
-            "    sigstore:\n      transparencyLog: false\n"
-            "  sbom:\n    enabled: true\n    format: cyclonedx-json\n    extraFormats: [spdx-json]\n"
-            "  provenance:\n    enabled: true\n    builder:\n      id: https://ci.example.com/release\n"
-            "  policy:\n    failOpen: false\n")
-
-
 def sc_ci(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     drop = ("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_", "ACTIONS_", "SIGSTORE_", "BUILDKITE", "CIRCLE")
     full = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
@@ -48,14 +39,6 @@ def sc_ci(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.run([sys.executable, "-m", "sc_ci", *args], cwd=cwd, env=full, text=True,
                           capture_output=True, timeout=170, check=False)
 
-
-def layers(registry: LocalRegistry, image: PushedImage, kind: str) -> int:
-    """Signatures (.sig) or attestations (.att) stored for the digest: one layer each (legacy storage)."""
-    tag = image.digest.replace(":", "-") + f".{kind}"
-    with RegistryClient(registry.host) as client:
-        resp = client.request("GET", f"/v2/{image.repository}/manifests/{tag}",
-                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
-    return len(resp.json()["layers"]) if resp.status_code == 200 else 0
 
 
 @pytest.fixture
@@ -84,7 +67,7 @@ def proxy(registry: LocalRegistry) -> Iterator[FaultProxy]:
 def test_nine_image_release_survives_random_faults_and_outages(
         nine: list[PushedImage], proxy: FaultProxy, registry: LocalRegistry, keys: KeyPair, cosign: Path,
         tmp_path: Path) -> None:
-    (tmp_path / "security.yaml").write_text(config(keys.private))
+    (tmp_path / "security.yaml").write_text(offline_release_config(keys.private))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     images = [a for image in nine for a in ("--image", f"{proxy.host}/{image.repository}:1.0.0")]
@@ -114,5 +97,5 @@ def test_nine_image_release_survives_random_faults_and_outages(
                                 timeout=60)
             assert ok.returncode == 0, f"{' '.join(argv)}\n{ok.stderr}"
         # retries wrote nothing twice: one signature, one attestation per document
-        assert layers(registry, image, "sig") == 1, ref
-        assert layers(registry, image, "att") == len(ATTESTATIONS), ref
+        assert registry.legacy_layers(image, "sig") == 1, ref
+        assert registry.legacy_layers(image, "att") == len(ATTESTATIONS), ref

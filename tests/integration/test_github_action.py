@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sc_ci.runner import base_env
+from testbed.github import parse_output
 from testbed.images import PushedImage
 from testbed.keys import generate_keypair
 
@@ -20,24 +21,6 @@ FreshImage = Callable[..., PushedImage]
 _ARMOUR = "ENCRYPTED SIGSTORE " + "PRIVATE KEY-----"
 BROKEN_PEM = f"-----BEGIN {_ARMOUR}\nbroken\n-----END {_ARMOUR}\n"  # not a key: cosign rejects it
 
-
-def parse_github_output(text: str) -> dict[str, str]:
-    """Parse GITHUB_OUTPUT the way the runner does (name=value and name<<DELIM … DELIM)."""
-    out: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delim = line.split("<<", 1)
-            end = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
-            i = end + 1
-        else:
-            name, _, value = line.partition("=")
-            out[name] = value
-            i += 1
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +61,7 @@ def test_entrypoint_signs_and_writes_outputs(fresh_image: FreshImage, keypair: t
     done = subprocess.run([str(ROOT / "entrypoint")], cwd=workspace, env=env, text=True, capture_output=True,
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    outputs = parse_github_output((workspace / "output.txt").read_text())
+    outputs = parse_output((workspace / "output.txt").read_text())
     assert outputs["digests"].splitlines() == sorted(i.by_digest for i in images)
     assert outputs["signed"].splitlines() == sorted(i.by_digest for i in images)
     assert all(c.startswith("cosign verify --key cosign.pub") for c in outputs["verify-commands"].splitlines())
@@ -147,7 +130,7 @@ def test_full_release_sign_sbom_provenance(fresh_image: FreshImage, keypair: tup
     assert done.returncode == 0, done.stdout + done.stderr
     for step in ("sign", "verify", "sbom", "sbom-attach", "provenance"):
         assert f"ok   {step} " in done.stdout, done.stdout
-    commands = parse_github_output((workspace / "output.txt").read_text())["verify-commands"].splitlines()
+    commands = parse_output((workspace / "output.txt").read_text())["verify-commands"].splitlines()
     assert any("--type cyclonedx" in c for c in commands)
     assert any("--type slsaprovenance1" in c for c in commands)
 

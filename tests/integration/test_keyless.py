@@ -29,6 +29,7 @@ from sc_ci.session import open_session
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
 from sc_ci.tools.cosign_keys import CertificateIdentity, Keyless
+from testbed.github import parse_output
 from testbed.images import PushedImage
 from testbed.keyless import KeylessBed
 from testbed.registry import free_port
@@ -49,23 +50,6 @@ def _expected_command(bed: KeylessBed, image: str, identity: str, issuer: str) -
                        "--trusted-root", str(bed.trust.trusted_root), "--insecure-ignore-tlog=true",
                        "--insecure-ignore-sct=true", image])
 
-
-def _outputs(path: Path) -> dict[str, str]:
-    """Parse a GITHUB_OUTPUT file (name=value and name<<DELIM … DELIM)."""
-    values, lines = {}, iter(path.read_text().splitlines())
-    for line in lines:
-        if "<<" in line and "=" not in line.split("<<", 1)[0]:
-            name, delim = line.split("<<", 1)
-            body = []
-            for inner in lines:
-                if inner == delim:
-                    break
-                body.append(inner)
-            values[name] = "\n".join(body)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            values[name] = value
-    return values
 
 
 def _without_masks(text: str, *values: str) -> str:
@@ -101,7 +85,7 @@ def test_github_keyless_sign_and_verify_with_derived_identity(
     assert "signed keyless (GitHub Actions OIDC token)" in result.stdout
     identity, issuer = keyless_bed.github_identity, keyless_bed.github.url
     assert issuer.endswith("/_services/token")
-    outputs = _outputs(tmp_path / "github_output")
+    outputs = parse_output((tmp_path / "github_output").read_text())
     for image in images:
         command = _expected_command(keyless_bed, image.by_digest, identity, issuer)
         assert command in result.stdout  # the console's "Verify it yourself"

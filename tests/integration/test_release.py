@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from sc_ci.runner import base_env
+from testbed.demo import git
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
-from testbed.oci import RegistryClient
 from testbed.registry import LocalRegistry
 
 if TYPE_CHECKING:
@@ -38,12 +38,6 @@ def sc_ci(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     return subprocess.run([sys.executable, "-m", "sc_ci", *args], cwd=cwd, env=full, text=True,
                           capture_output=True, timeout=600, check=False)
 
-
-def git(repo: Path, *args: str) -> str:
-    env = {**base_env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    done = subprocess.run(["git", "-C", str(repo), *args], env=env, text=True, capture_output=True, check=True)
-    return done.stdout.strip()
 
 
 @dataclass
@@ -110,14 +104,6 @@ def project(tmp_path: Path, registry: LocalRegistry, keys: KeyPair, vulndbs: Ser
                   tmp_path / "out")
 
 
-def count_layers(registry: LocalRegistry, image: PushedImage, kind: str) -> int:
-    """Signatures (.sig) or attestations (.att) stored for the digest: one layer each (legacy storage)."""
-    tag = image.digest.replace(":", "-") + f".{kind}"
-    with RegistryClient(registry.host) as client:
-        resp = client.request("GET", f"/v2/{image.repository}/manifests/{tag}",
-                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
-    return len(resp.json()["layers"]) if resp.status_code == 200 else 0
-
 
 def test_release_create_runs_everything_tags_and_is_idempotent(project: Project, keys: KeyPair,
                                                                registry: LocalRegistry, cosign: Path) -> None:
@@ -165,13 +151,13 @@ def test_release_create_runs_everything_tags_and_is_idempotent(project: Project,
         ok = subprocess.run([str(cosign), "verify", "--key", str(keys.public), "--insecure-ignore-tlog=true",
                              image.by_digest], env=base_env(), capture_output=True, text=True, check=False)
         assert ok.returncode == 0, ok.stderr
-    assert count_layers(registry, project.upstream, "sig") == 0
+    assert registry.legacy_layers(project.upstream, "sig") == 0
 
-    before = {(s, k): count_layers(registry, img, k) for s, img in project.images.items() for k in ("sig", "att")}
+    before = {(s, k): registry.legacy_layers(img, k) for s, img in project.images.items() for k in ("sig", "att")}
     assert all(n >= 1 for n in before.values())
     again = project.run("--push-tag", keys=keys)
     assert again.returncode == 0, again.stdout + again.stderr
-    after = {(s, k): count_layers(registry, img, k) for s, img in project.images.items() for k in ("sig", "att")}
+    after = {(s, k): registry.legacy_layers(img, k) for s, img in project.images.items() for k in ("sig", "att")}
     assert after == before  # zero new signatures and zero new attestations
     assert again.stdout.count("already signed") == 2
     assert again.stdout.count("already attested") >= 6  # 2 SBOM formats + provenance, per built image
@@ -187,7 +173,7 @@ def test_a_tripped_gate_stops_signing_that_image_and_no_tag(project: Project, ke
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the scan gate tripped" in done.stderr
     assert f"v{VERSION} not created: the release failed" in done.stdout
-    assert count_layers(registry, project.images["api"], "sig") == 0  # alpine-app has High findings
+    assert registry.legacy_layers(project.images["api"], "sig") == 0  # alpine-app has High findings
     manifest = project.manifest()
     api = next(i for i in manifest["images"] if i["digest"] == project.images["api"].by_digest)
     sign = next(r for r in api["results"] if r["step"] == "sign")
@@ -207,7 +193,7 @@ def test_an_existing_tag_at_another_commit_is_refused_before_anything_runs(proje
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"tag v{VERSION} already exists at" in done.stderr
     assert "a release tag is never moved" in done.stderr
-    assert count_layers(registry, project.images["api"], "sig") == 0
+    assert registry.legacy_layers(project.images["api"], "sig") == 0
 
 
 def test_dry_run_prints_the_commands_and_changes_nothing(project: Project, keys: KeyPair,
@@ -218,7 +204,7 @@ def test_dry_run_prints_the_commands_and_changes_nothing(project: Project, keys:
     for step in ("scan", "sign", "sbom", "sbom-attach", "provenance", "verify"):
         assert f"  [{step}] " in done.stdout
     assert f"v{VERSION} not created (dry run)" in done.stdout
-    assert count_layers(registry, project.images["api"], "sig") == 0
+    assert registry.legacy_layers(project.images["api"], "sig") == 0
     assert subprocess.run(["git", "-C", str(project.root), "tag", "-l"], capture_output=True, text=True,
                           check=False).stdout == ""
 
@@ -261,12 +247,12 @@ def test_a_second_release_with_the_cache_reuses_records_until_the_registry_chang
     cache = ["--cache-dir", str(tmp_path / "cache"), "--no-tag"]
     first = project.run(*cache, keys=keys)
     assert first.returncode == 0, first.stdout + first.stderr
-    before = {(s, k): count_layers(registry, img, k) for s, img in project.images.items() for k in ("sig", "att")}
+    before = {(s, k): registry.legacy_layers(img, k) for s, img in project.images.items() for k in ("sig", "att")}
     again = project.run(*cache, keys=keys)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("unchanged since") >= 2 * 5  # every signing step of both built images
     assert "(cached)" in again.stdout  # the SBOMs came from the digest-keyed cache, syft did not run
-    assert {(s, k): count_layers(registry, img, k) for s, img in project.images.items()
+    assert {(s, k): registry.legacy_layers(img, k) for s, img in project.images.items()
             for k in ("sig", "att")} == before
     # someone else signs the api image: its tags changed, so its record no longer applies
     other = subprocess.run([str(cosign), "sign", "--yes", "--key", str(other_keys.private), "--tlog-upload=false",
@@ -280,4 +266,4 @@ def test_a_second_release_with_the_cache_reuses_records_until_the_registry_chang
     api = next(i for i in project.manifest()["images"] if i["digest"] == project.images["api"].by_digest)
     sign = next(r for r in api["results"] if r["step"] == "sign")
     assert sign["summary"].startswith("already signed")  # checked with cosign again, not taken from the record
-    assert count_layers(registry, project.images["api"], "sig") == before[("api", "sig")] + 1  # only theirs
+    assert registry.legacy_layers(project.images["api"], "sig") == before[("api", "sig")] + 1  # only theirs
