@@ -137,7 +137,9 @@ def generate(syft: Syft, target: Target, settings: SbomSettings, *, plain_http: 
     """One syft scan of `target` writing every requested format; each parsed and validated."""
     with tempfile.TemporaryDirectory(prefix="sc-ci-sbom-") as tmp:
         written = outputs(settings, Path(tmp))
-        syft.scan(target.ref, written, plain_http=plain_http, docker_config=docker_config)
+        scratch = Path(tmp, "tmp")
+        scratch.mkdir()
+        syft.scan(target.ref, written, plain_http=plain_http, docker_config=docker_config, tmpdir=scratch)
         made = [parse(path.read_bytes(), target, f"the {fmt.label} SBOM of {target.ref}", fmt)
                 for fmt, (_, path) in zip(settings.formats, written, strict=True)]
         return [replace(m, source="") for m in made]

@@ -50,9 +50,13 @@ class Syft:
 
     # ---- execution --------------------------------------------------------------
     def scan(self, image: str, outputs: Sequence[tuple[str, Path]], *, plain_http: bool,
-             docker_config: str | None = None, timeout: float = SCAN_TIMEOUT) -> Completed:
-        """Run one scan writing every output; transient registry failures are retried."""
+             docker_config: str | None = None, timeout: float = SCAN_TIMEOUT, tmpdir: Path | None = None) -> Completed:
+        """Run one scan writing every output; transient registry failures are retried. `tmpdir` becomes
+        syft's TMPDIR (where stereoscope unpacks layers): inside a directory of ours, a syft that is killed
+        (cancellation, a timeout) leaves nothing behind once that directory is removed."""
         argv, env = self.scan_argv(image, outputs), self.env_for(plain_http=plain_http, docker_config=docker_config)
+        if tmpdir is not None:
+            env["TMPDIR"] = str(tmpdir)
         result = retry.call(lambda: _transient_or(runner.run(argv, env=env, timeout=timeout)))
         if not result.ok:
             raise classify(result, image)

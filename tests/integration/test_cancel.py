@@ -15,23 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from testbed.images import PushedImage, push_image
+from testbed.demo import offline_release_config
+from testbed.images import push_image
 from testbed.keys import KeyPair
-from testbed.oci import RegistryClient
 from testbed.registry import LocalRegistry
 
 TOOLS = frozenset({"cosign", "syft", "grype", "trivy"})
 PRIVATE = ("sc-ci-docker-", "sc-ci-oidc-", "sc-ci-run-", "sc-ci-attest-", "sc-ci-sbom-", "sc-ci-trust-")
 ATTESTATIONS = 3  # cyclonedx, spdx, provenance
-
-
-def config(key: Path) -> str:
-    return ("security:\n"
-            f"  signing:\n    enabled: true\n    privateKey: {key}\n    storage: legacy\n"
-            "    sigstore:\n      transparencyLog: false\n"
-            "  sbom:\n    enabled: true\n    format: cyclonedx-json\n    extraFormats: [spdx-json]\n"
-            "  provenance:\n    enabled: true\n    builder:\n      id: https://ci.example.com/release\n"
-            "  policy:\n    failOpen: false\n")
 
 
 def _environ(pid: int) -> bytes:
@@ -42,10 +33,11 @@ def _environ(pid: int) -> bytes:
 
 
 def tools_running(marker: str) -> list[tuple[int, str]]:
-    """(pid, name) of every cosign/syft/grype/trivy whose environment carries this run's TMPDIR (each tool
-    inherits it from sc-ci, whatever became of its parent)."""
+    """(pid, name) of every cosign/syft/grype/trivy whose environment carries this run's TMPDIR, or a
+    directory inside it (each tool inherits it from sc-ci, whatever became of its parent; syft gets a
+    private one under it)."""
     found = []
-    needle = f"TMPDIR={marker}".encode() + b"\0"
+    needle = f"TMPDIR={marker}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,17 +45,11 @@ def tools_running(marker: str) -> list[tuple[int, str]]:
             name = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        if name in TOOLS and needle in _environ(int(entry.name)) + b"\0":
+        environ = b"\0" + _environ(int(entry.name)) + b"\0"
+        if name in TOOLS and (b"\0" + needle + b"\0" in environ or b"\0" + needle + b"/" in environ):
             found.append((int(entry.name), name))
     return found
 
-
-def layers(registry: LocalRegistry, image: PushedImage, kind: str) -> int:
-    tag = image.digest.replace(":", "-") + f".{kind}"
-    with RegistryClient(registry.host, auth=registry.auth) as client:
-        resp = client.request("GET", f"/v2/{image.repository}/manifests/{tag}",
-                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
-    return len(resp.json()["layers"]) if resp.status_code == 200 else 0
 
 
 class Release:
@@ -73,7 +59,7 @@ class Release:
         self.images = [push_image(registry.host, ("alpine-app", "service-1", "service-2")[i % 3],
                                   repository=f"cancel-{run}/svc-{i}", tag="1.0.0", auth=registry.auth,
                                   extra_files={"etc/sc-ci-fresh-id": f"{run}-{i}\n"}) for i in range(count)]
-        (tmp_path / "security.yaml").write_text(config(keys.private))
+        (tmp_path / "security.yaml").write_text(offline_release_config(keys.private))
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         user, password = registry.auth or ("", "")
@@ -143,5 +129,5 @@ def test_cancel_mid_release_leaves_nothing_and_a_rerun_completes(
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
     assert release.leftovers() == []
     for image in release.images:
-        assert layers(auth_registry, image, "sig") == 1, image.ref
-        assert layers(auth_registry, image, "att") == ATTESTATIONS, image.ref
+        assert auth_registry.legacy_layers(image, "sig") == 1, image.ref
+        assert auth_registry.legacy_layers(image, "att") == ATTESTATIONS, image.ref
