@@ -38,7 +38,7 @@ WORKDIR /src
 COPY sc_ci/__init__.py sc_ci/deadline.py sc_ci/errors.py sc_ci/log.py sc_ci/processes.py sc_ci/runner.py sc_ci/sanitize.py \
      sc_ci/secrets.py sc_ci/
 COPY sc_ci/tools/__init__.py sc_ci/tools/installer.py sc_ci/tools/locate.py sc_ci/tools/pins.py \
-     sc_ci/tools/pins.toml sc_ci/tools/versions.py sc_ci/tools/
+     sc_ci/tools/pins.toml sc_ci/tools/semver.py sc_ci/tools/versions.py sc_ci/tools/
 # BUILD_CA_BUNDLE: a CA file the build may need to reach the Go proxy and PyPI (a TLS-inspecting proxy);
 # a local build mounts it at that path for the RUN steps only, so it is in no layer. Every download is
 # verified by its pinned hash whatever the CA.

@@ -8,13 +8,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sc_ci import ci, config, imageref, keys, parallel
+from sc_ci import ci, config, imageref, parallel
 from sc_ci.ci.interface import CIContext
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.errors import UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.services import dockerconfig
 from sc_ci.services.registry import RegistryClient
+from sc_ci.signing import keys
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign
 

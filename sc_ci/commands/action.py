@@ -15,12 +15,13 @@ from pathlib import Path
 from sc_ci import secrets
 from sc_ci.commands import common, release, router
 from sc_ci.engine import gittag
-from sc_ci.engine.context import Explicit, RunOptions
+from sc_ci.engine.context import RunOptions
 from sc_ci.errors import UsageError
-from sc_ci.keys import PEM_PREFIX
 from sc_ci.log import get_logger
+from sc_ci.provenance.interface import Explicit
 from sc_ci.report import github
 from sc_ci.session import open_session
+from sc_ci.signing.keys import PEM_PREFIX
 
 log = get_logger("action")
 

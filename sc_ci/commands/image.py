@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from sc_ci import identity
 from sc_ci.commands import common, output, router
 from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import UsageError
 from sc_ci.session import open_session
+from sc_ci.signing import identity
 
 EPILOG_SIGN = """examples:
   sc-ci image sign --image registry.example.com/app:1.0                 # keyless, with the CI's OIDC token

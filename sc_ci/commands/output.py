@@ -15,14 +15,15 @@ from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy, verdict
 from sc_ci.report import console, github, manifest, publish, scan_files
+from sc_ci.results.run import Release
+from sc_ci.results.step import StepResult
 from sc_ci.session import Session
 from sc_ci.steps import registry
-from sc_ci.steps.interface import StepResult
 
 
 def run_release(session: Session, request: Request, *, title: str, options: RunOptions | None = None,
                 meta: Mapping[str, object] | None = None, out: TextIO | None = None,
-                output_dir: Path | None = None) -> tuple[run.Release, dict[str, Any]]:
+                output_dir: Path | None = None) -> tuple[Release, dict[str, Any]]:
     """Plan and run `request`, then publish the manifest (console, CI files, release.json)."""
     release = run.execute(session, request, options, session.loaded.runtime.cache_dir)
     data = manifest.build(release, {"command": title.removeprefix("sc-ci "), **(meta or {})})
@@ -30,7 +31,7 @@ def run_release(session: Session, request: Request, *, title: str, options: RunO
     return release, data
 
 
-def publish_release(session: Session, release: run.Release, data: dict[str, Any], title: str, *,
+def publish_release(session: Session, release: Release, data: dict[str, Any], title: str, *,
                     out: TextIO | None = None, output_dir: Path | None = None) -> None:
     """The manifest, plus the scan reports (JSON, SARIF, GitLab) when the run scanned anything."""
     runtime = session.loaded.runtime

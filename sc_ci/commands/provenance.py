@@ -7,22 +7,23 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sc_ci import identity, keys, parallel
+from sc_ci import parallel
 from sc_ci.commands import common, output, router
-from sc_ci.engine import signing
-from sc_ci.engine.context import Explicit, RunOptions
+from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import ConfigError, ScError, UsageError
 from sc_ci.log import get_logger
 from sc_ci.provenance import check, facts
-from sc_ci.provenance.interface import COSIGN_TYPE
+from sc_ci.provenance.interface import COSIGN_TYPE, Explicit
+from sc_ci.results.step import StepResult
 from sc_ci.session import Session, open_session
+from sc_ci.signing import identity, keys
+from sc_ci.signing import setup as signing
+from sc_ci.signing.plan import SigningPlan
+from sc_ci.signing.signers import Keyless
 from sc_ci.steps import provenance as step
-from sc_ci.steps.interface import StepResult
-from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import Cosign
-from sc_ci.tools.cosign_keys import Keyless
 
 log = get_logger("provenance")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")

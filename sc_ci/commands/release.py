@@ -10,11 +10,13 @@ from pathlib import Path
 from sc_ci.commands import common, output, router
 from sc_ci.engine import gittag
 from sc_ci.engine import run as engine_run
-from sc_ci.engine.context import Explicit, RunOptions
-from sc_ci.engine.plan import Request, Shard
+from sc_ci.engine.context import RunOptions
+from sc_ci.engine.plan import Request
 from sc_ci.errors import EXIT_FAILED, ScError
+from sc_ci.provenance.interface import Explicit
 from sc_ci.report import manifest as manifest_io
 from sc_ci.report import publish
+from sc_ci.results.run import Release, Shard
 from sc_ci.session import Session, open_session
 
 EPILOG_CREATE = """examples:
@@ -103,13 +105,13 @@ def release(session: Session, options: RunOptions, *, title: str, tag: gittag.Ta
     return code
 
 
-def _tag(tag: gittag.TagPlan, result: engine_run.Release, session: Session, title: str) -> dict[str, object]:
+def _tag(tag: gittag.TagPlan, result: Release, session: Session, title: str) -> dict[str, object]:
     if result.dry_run:
         return {"name": tag.name, "summary": f"{tag.name} not created (dry run)"}
     if result.verdict.exit_code != 0:
         return {"name": tag.name, "summary": f"{tag.name} not created: the release failed"}
     try:
-        done = gittag.create(tag, [i.name for i in result.plan.images], session.env, title=title)
+        done = gittag.create(tag, [i.name for i in result.images], session.env, title=title)
     except ScError as exc:
         return {"name": tag.name, "summary": f"{tag.name} not created: {exc.what}", "error": exc.diagnostics()}
     return {"name": done.name, "commit": done.commit, "created": done.created, "pushed": done.pushed,

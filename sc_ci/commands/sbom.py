@@ -12,20 +12,20 @@ from pathlib import Path
 
 from sc_ci import parallel
 from sc_ci.commands import common, output, router
-from sc_ci.engine import signing
 from sc_ci.engine.context import RunOptions
 from sc_ci.engine.plan import Request
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import ConfigError, StepFailed, UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
+from sc_ci.results.step import Outcome, StepResult
 from sc_ci.sbom import formats, multiarch, store
 from sc_ci.sbom.formats import SbomFormat
 from sc_ci.session import Session, open_session
+from sc_ci.signing import setup as signing
+from sc_ci.signing.plan import SigningPlan
 from sc_ci.steps import sbom as sbom_step
-from sc_ci.steps.interface import Outcome, StepResult
 from sc_ci.steps.sbom import Sbom, SbomSettings, Target
-from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import Cosign
 
 log = get_logger("sbom")

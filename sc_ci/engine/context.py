@@ -9,35 +9,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sc_ci import identity
 from sc_ci.engine.cache import Cache
 from sc_ci.imageref import ImageRef
+from sc_ci.provenance.interface import Explicit
 from sc_ci.services.registry import Manifest
 from sc_ci.session import Session
-from sc_ci.steps.sign import SigningPlan
+from sc_ci.signing import identity
+from sc_ci.signing.plan import SigningPlan
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign
 from sc_ci.tools.syft import Syft
 
 
 @dataclass(frozen=True)
-class Explicit:
-    """Build facts given on the command line (provenance outside CI, or overriding the CI's)."""
-
-    source_repo: str | None = None
-    git_sha: str | None = None
-    workflow_name: str | None = None
-
-    @property
-    def given(self) -> bool:
-        return bool(self.source_repo or self.git_sha or self.workflow_name)
-
-
-@dataclass(frozen=True)
 class RunOptions:
     """What a command asks for beyond the configuration (flags that are not config keys)."""
 
-    explicit: Explicit = Explicit()
+    explicit: Explicit = field(default_factory=Explicit)
     dockerfile: str | None = None  # provenance materials: base images of this Dockerfile
     build_args: Mapping[str, str] = field(default_factory=dict)
     statement_dir: Path | None = None  # also save each provenance statement here
@@ -132,7 +120,7 @@ class RunContext:
         """The run's one signing plan (key or keyless with its one token), built on first use during
         planning; every step that signs uses this one."""
         if self.signing is None:
-            from sc_ci.engine import signing as signing_setup
+            from sc_ci.signing import setup as signing_setup
 
             self.signing = signing_setup.plan(self.session, self.cosign())
         return self.signing

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import sc_ci.steps.registry as registry
 from sc_ci import retry, runner
 from sc_ci.engine.context import RunContext
-from sc_ci.engine.plan import Plan, PlannedImage
+from sc_ci.engine.plan import Plan
 from sc_ci.engine.policy import RunTimedOut
 from sc_ci.errors import ScError, ToolError
 from sc_ci.log import get_logger
-from sc_ci.steps.interface import Outcome, Resource, Step, StepResult, skipped
+from sc_ci.results.run import PlannedImage
+from sc_ci.results.step import Outcome, StepResult, skipped
+from sc_ci.steps.interface import Resource, Step
 
 log = get_logger("engine")
 

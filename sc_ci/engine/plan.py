@@ -3,7 +3,6 @@ in the spec's order, the tools they need, the signing plan and the policy — be
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -11,48 +10,11 @@ import sc_ci.steps.registry as registry
 from sc_ci import parallel
 from sc_ci.engine.context import RunContext
 from sc_ci.engine.policy import Policy
-from sc_ci.errors import EXIT_FAILED, ScError, UsageError
+from sc_ci.errors import EXIT_FAILED, ScError
 from sc_ci.imageref import ImageRef
+from sc_ci.results.run import PlannedImage, Shard
+from sc_ci.signing.plan import SigningPlan
 from sc_ci.steps.interface import Step
-from sc_ci.steps.sign import SigningPlan
-
-
-@dataclass(frozen=True)
-class PlannedImage:
-    """One image of the run: pinned to its digest. `built`: the project builds and pushes it (so it is
-    signed and attested); an upstream image (a compose service without `build`) is only scanned."""
-
-    ref: ImageRef
-    given: str
-    built: bool = True
-    service: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.ref.by_digest
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Job K of N: a deterministic subset of the images, the same in every job of a CI matrix."""
-
-    index: int  # 1-based
-    total: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        k, sep, n = text.partition("/")
-        if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n) <= 256:
-            raise UsageError(f"--shard {text[:40]!r} is not K/N with 1 <= K <= N <= 256",
-                             fix="--shard 2/4 (job 2 of 4; with a GitHub matrix: --shard ${{ matrix.shard }}/4)")
-        return cls(int(k), int(n))
-
-    def owns(self, ref: str) -> bool:
-        """Stable across jobs and machines: the sha256 of the reference as given, modulo N."""
-        return int(hashlib.sha256(ref.encode()).hexdigest(), 16) % self.total == self.index - 1
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.total}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import get_args
 
 from sc_ci.config.model import Feature, SecurityConfig
 from sc_ci.errors import EXIT_FAILED, EXIT_OK, StepFailed
-from sc_ci.steps.interface import StepResult
+from sc_ci.results.run import PolicyFacts, Verdict
+from sc_ci.results.step import StepResult
 
 
 class GateTripped(StepFailed):
@@ -48,6 +49,9 @@ class Policy:
         """Direct commands (`image sign`, `sbom attach`, …): any failed step is exit 1."""
         return cls({f: False for f in get_args(Feature)}, False, "direct command")
 
+    def facts(self) -> PolicyFacts:
+        return PolicyFacts({str(k): v for k, v in self.fail_open.items()}, self.fail_fast, self.source)
+
     def blocking(self, result: StepResult, feature: Feature) -> bool:
         """Whether `result` fails the job: a failure under a closed policy, a tripped gate, or a required
         step's failure. OK and skipped results never block."""
@@ -56,22 +60,6 @@ class Policy:
         if getattr(result.error, "always_blocks", False):
             return True
         return not self.fail_open[feature]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The run's outcome: exit code, the failures that decided it, those let through (fail-open)."""
-
-    exit_code: int
-    blocking: tuple[StepResult, ...]
-    tolerated: tuple[StepResult, ...]
-
-    @property
-    def status(self) -> str:
-        """passed | degraded (tolerated failures) | failed."""
-        if self.blocking:
-            return "failed"
-        return "degraded" if self.tolerated else "passed"
 
 
 def verdict(results: Sequence[StepResult], policy: Policy, feature_of: Mapping[str, Feature]) -> Verdict:

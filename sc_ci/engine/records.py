@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sc_ci.engine.context import RunContext
-from sc_ci.engine.plan import Plan, PlannedImage
+from sc_ci.engine.plan import Plan
 from sc_ci.errors import ScError
 from sc_ci.log import get_logger
+from sc_ci.results.run import PlannedImage
+from sc_ci.results.step import Artifact, Outcome, StepResult
+from sc_ci.signing.plan import signer_label
 from sc_ci.steps import attachments, registry
-from sc_ci.steps.interface import Artifact, Outcome, StepResult
-from sc_ci.steps.sign import platform_refs, signer_label
+from sc_ci.steps.sign import platform_refs
 
 log = get_logger("records")
 KIND = "release-record"

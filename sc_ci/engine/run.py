@@ -7,7 +7,6 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,39 +15,11 @@ from sc_ci.engine import plan as planning
 from sc_ci.engine.cache import Cache
 from sc_ci.engine.context import RunContext, RunOptions
 from sc_ci.engine.plan import Plan, Request
-from sc_ci.engine.policy import Verdict, verdict
+from sc_ci.engine.policy import verdict
+from sc_ci.results.run import Command, Release
+from sc_ci.results.step import StepResult
 from sc_ci.session import Session
 from sc_ci.steps import registry
-from sc_ci.steps.interface import StepResult
-
-
-@dataclass(frozen=True)
-class Command:
-    """One command a dry run would execute: for which image and step, and its exact argv."""
-
-    image: str
-    step: str
-    argv: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Release:
-    """A finished (or dry) run: the plan, every result, the verdict, and what it cost."""
-
-    plan: Plan
-    results: tuple[StepResult, ...]
-    verdict: Verdict
-    started: datetime
-    finished: datetime
-    seconds: float
-    tools: dict[str, str] = field(default_factory=dict)
-    cache: dict[str, int] = field(default_factory=dict)
-    commands: tuple[Command, ...] = ()  # a dry run's commands (nothing was executed)
-    previews: tuple[tuple[str, str], ...] = ()  # a dry run's documents (step, text), e.g. the provenance
-
-    @property
-    def dry_run(self) -> bool:
-        return self.plan.dry_run
 
 
 def dry_run_commands(plan: Plan, ctx: RunContext) -> tuple[Command, ...]:
@@ -88,5 +59,6 @@ def execute(session: Session, request: Request, options: RunOptions | None = Non
             results = executor.execute(plan, ctx, reused=reused)
             records.save(ctx, plan, results, print_)
         judged = verdict(results, plan.policy, registry.FEATURES)
-        return Release(plan, tuple(results), judged, started, datetime.now(UTC), time.monotonic() - clock,
-                       ctx.tool_versions(), cache.stats() if cache else {}, commands, previews)
+        return Release(plan.images, plan.step_names, plan.policy.facts(), tuple(results), judged, started,
+                       datetime.now(UTC), time.monotonic() - clock, plan.dry_run, plan.shard, ctx.tool_versions(),
+                       cache.stats() if cache else {}, commands, previews)

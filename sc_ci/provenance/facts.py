@@ -11,11 +11,10 @@ from pathlib import Path
 from sc_ci import secrets
 from sc_ci.ci._common import git_sha, repo_slug, web_url
 from sc_ci.ci.interface import CIContext
-from sc_ci.engine.context import Explicit
 from sc_ci.errors import ConfigError, UsageError
 from sc_ci.log import get_logger
 from sc_ci.provenance import dockerfile, materials
-from sc_ci.provenance.interface import Json
+from sc_ci.provenance.interface import Explicit, Json
 from sc_ci.session import Session
 
 log = get_logger("provenance")

@@ -23,6 +23,20 @@ Json = dict[str, object]
 EnvPlacement = Literal["externalParameters.variables", "internalParameters.env"]
 
 
+@dataclass(frozen=True)
+class Explicit:
+    """Build facts given on the command line (provenance outside CI, or overriding the CI's)."""
+
+    source_repo: str | None = None
+    git_sha: str | None = None
+    workflow_name: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return bool(self.source_repo or self.git_sha or self.workflow_name)
+
+
+
 def build_type(name: str, version: int = 1) -> str:
     """The buildType URI of one of this project's own build types (`#buildtype-jenkins-v1`)."""
     return f"{DOCS}#buildtype-{name}-v{version}"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from sc_ci import sanitize, secrets
-from sc_ci.steps.interface import Outcome, StepResult
+from sc_ci.results.step import Outcome, StepResult
 
 _MARK = {Outcome.OK: "ok  ", Outcome.FAILED: "FAIL", Outcome.SKIPPED: "skip"}
 

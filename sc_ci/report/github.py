@@ -9,7 +9,7 @@ from typing import TextIO
 
 from sc_ci import safefile, secrets
 from sc_ci.report.console import short
-from sc_ci.steps.interface import Outcome, StepResult
+from sc_ci.results.step import Outcome, StepResult
 
 SUMMARY_LIMIT = 1024 * 1024
 MAX_ANNOTATIONS = 10

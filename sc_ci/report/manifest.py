@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sc_ci import __version__, secrets
-from sc_ci.engine.policy import Verdict
-from sc_ci.engine.run import Release
 from sc_ci.errors import EXIT_FAILED, EXIT_OK, UsageError
-from sc_ci.steps.interface import StepResult
+from sc_ci.results.run import Release, Verdict
+from sc_ci.results.step import StepResult
 
 SCHEMA = "sc-ci/release/v1"
 MAX_MANIFEST = 32 * 1024 * 1024
@@ -34,17 +33,17 @@ def build(release: Release, meta: Mapping[str, object] | None = None) -> Manifes
     for r in release.results:
         by_image.setdefault(_owner(release, r.image), []).append(_result(r, id(r) in blocking))
     images = [{"image": secrets.mask(i.given), "digest": i.name, "built": i.built, "service": i.service,
-               "results": by_image.get(i.name, [])} for i in release.plan.images]
+               "results": by_image.get(i.name, [])} for i in release.images]
     return {
         "schema": SCHEMA, "generator": {"name": "sc-ci", "version": __version__},
         **{k: v for k, v in (meta or {}).items() if v is not None},
-        "shard": str(release.plan.shard) if release.plan.shard else None,
+        "shard": str(release.shard) if release.shard else None,
         "dryRun": release.dry_run,
         "startedAt": release.started.isoformat(), "finishedAt": release.finished.isoformat(),
         "seconds": round(release.seconds, 3),
-        "steps": list(release.plan.step_names), "tools": release.tools, "cache": release.cache,
-        "policy": {"failOpen": dict(release.plan.policy.fail_open), "failFast": release.plan.policy.fail_fast,
-                   "source": release.plan.policy.source},
+        "steps": list(release.steps), "tools": release.tools, "cache": release.cache,
+        "policy": {"failOpen": dict(release.policy.fail_open), "failFast": release.policy.fail_fast,
+                   "source": release.policy.source},
         "verdict": _verdict(release.verdict),
         "images": images,
         "commands": [{"image": c.image, "step": c.step, "argv": [secrets.mask(a) for a in c.argv]}
@@ -55,7 +54,7 @@ def build(release: Release, meta: Mapping[str, object] | None = None) -> Manifes
 
 def _owner(release: Release, image: str) -> str:
     """Results of platform manifests (repo@sha256:platform) belong to their index's row."""
-    names = {i.name for i in release.plan.images}
+    names = {i.name for i in release.images}
     if image in names:
         return image
     repo = image.partition("@")[0]

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sc_ci import __version__, safefile
-from sc_ci.engine.run import Release
-from sc_ci.report import gitlab_scanning, sarif, scan_json, scan_markdown
-from sc_ci.steps.scan import ImageScan
+from sc_ci.report import gitlab_scanning, sarif, scan_markdown
+from sc_ci.results.run import Release
+from sc_ci.results.scan import ImageScan
+from sc_ci.scan import document as scan_json
 
 JSON_NAME = "scan-report.json"
 SARIF_NAME = "scan.sarif"

@@ -19,15 +19,16 @@ from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
 from sc_ci.provenance import check, statement
 from sc_ci.provenance.interface import COSIGN_TYPE, Json
-from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
-from sc_ci.steps.sign import SigningPlan
+from sc_ci.results.step import Artifact, Outcome, StepResult, skipped, timed
+from sc_ci.signing.plan import SigningPlan
+from sc_ci.steps.interface import Resource
 from sc_ci.tools import cosign as cosign_tool
 from sc_ci.tools.cosign import Cosign
 
 if TYPE_CHECKING:
     from sc_ci.config.model import Feature
     from sc_ci.engine.context import RunContext
-    from sc_ci.engine.plan import PlannedImage
+    from sc_ci.results.run import PlannedImage
 
 STEP = "provenance"
 VERIFY_STEP = "verify-provenance"

@@ -15,21 +15,22 @@ from sc_ci.config.model import Oversize, SbomConfig
 from sc_ci.errors import ConfigError, StepFailed, VerificationFailed
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger
+from sc_ci.results.step import Artifact, Outcome, StepResult, skipped, timed
 from sc_ci.sbom import formats, multiarch, naming, reference, size, store
 from sc_ci.sbom.formats import SbomFormat
 from sc_ci.sbom.validate import Validated, validate
 from sc_ci.services.registry import is_plain_http
+from sc_ci.signing.plan import SigningPlan
 from sc_ci.steps import attachments
 from sc_ci.steps import sign as sign_step
-from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
-from sc_ci.steps.sign import SigningPlan
+from sc_ci.steps.interface import Resource
 from sc_ci.tools.cosign import Cosign
 from sc_ci.tools.syft import Syft
 
 if TYPE_CHECKING:
     from sc_ci.config.model import Feature
     from sc_ci.engine.context import RunContext
-    from sc_ci.engine.plan import PlannedImage
+    from sc_ci.results.run import PlannedImage
 
 log = get_logger("sbom")
 

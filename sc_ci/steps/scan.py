@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sc_ci.engine.policy import GateTripped, RequiredFailed
 from sc_ci.errors import ConfigError, ScError, StepFailed
 from sc_ci.log import get_logger
+from sc_ci.results.scan import ImageScan
+from sc_ci.results.step import Artifact, Outcome, StepResult
 from sc_ci.scan import gate, grype_json, trivy_json, vex
 from sc_ci.scan.gate import GatePolicy, Verdict
 from sc_ci.scan.interface import ScannerReport
 from sc_ci.scan.merge import MergeResult, merge
 from sc_ci.services.registry import is_plain_http
-from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult
+from sc_ci.steps.interface import Resource
 from sc_ci.steps.sbom import Target, targets
 from sc_ci.tools import grype as grype_tool
 from sc_ci.tools import trivy as trivy_tool
@@ -30,25 +32,13 @@ from sc_ci.tools.vulndb import DbInfo, DbSettings
 if TYPE_CHECKING:
     from sc_ci.config.model import Feature, ScanConfig
     from sc_ci.engine.context import RunContext
-    from sc_ci.engine.plan import PlannedImage
+    from sc_ci.results.run import PlannedImage
 
 log = get_logger("scan")
 PARSERS: Mapping[str, Callable[[object], ScannerReport]] = {"grype": grype_json.parse_document,
                                                             "trivy": trivy_json.parse_document}
 FINDERS: Mapping[str, Callable[[Mapping[str, str]], Any]] = {"grype": grype_tool.find, "trivy": trivy_tool.find}
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "negligible", "unknown")
-
-
-@dataclass(frozen=True)
-class ImageScan:
-    """The payload of one scan result: the merged findings of one manifest and the gate's verdict."""
-
-    target: str
-    merged: MergeResult
-    verdict: Verdict
-    raw: Mapping[str, bytes]  # scanner → its JSON report, as it printed it (for DefectDojo, the cache)
-    started: datetime
-    finished: datetime
 
 
 class ScanStep:

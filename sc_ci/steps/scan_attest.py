@@ -10,14 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sc_ci.report import scan_json
-from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
-from sc_ci.steps.scan import ImageScan
+from sc_ci.results.scan import ImageScan
+from sc_ci.results.step import Artifact, Outcome, StepResult, skipped, timed
+from sc_ci.scan import document as scan_json
+from sc_ci.steps.interface import Resource
 
 if TYPE_CHECKING:
     from sc_ci.config.model import Feature
     from sc_ci.engine.context import RunContext
-    from sc_ci.engine.plan import PlannedImage
+    from sc_ci.results.run import PlannedImage
 
 COSIGN_TYPE = "vuln"
 PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"

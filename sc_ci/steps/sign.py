@@ -5,79 +5,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
-from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed
+from sc_ci.errors import ScError, StepFailed, VerificationFailed
 from sc_ci.imageref import ImageRef
-from sc_ci.runner import Completed
+from sc_ci.results.step import Artifact, Outcome, StepResult, skipped, timed
 from sc_ci.sbom.multiarch import platform_manifests
+from sc_ci.signing.plan import SigningPlan, signer_label
+from sc_ci.signing.signers import Verifier
 from sc_ci.steps import attachments
-from sc_ci.steps.interface import Artifact, Outcome, Resource, StepResult, skipped, timed
+from sc_ci.steps.interface import Resource
 from sc_ci.tools import cosign as cosign_tool
 from sc_ci.tools.cosign import Cosign, Format, SignOptions
-from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, Signer, Verifier
 
 if TYPE_CHECKING:
     from sc_ci.config.model import Feature
     from sc_ci.engine.context import RunContext
-    from sc_ci.engine.plan import PlannedImage
-
-
-@dataclass(frozen=True)
-class SigningPlan:
-    """Everything signing needs, decided before any tool runs (no secret is revealed here).
-
-    `key` signs: a Key, or Keyless (one OIDC token fetched for the whole run, shared by every image and
-    attestation). `verify_key` verifies right after signing (None: that is off): a public Key or the
-    expected CertificateIdentity. `identity` is the keyless identity even when verification after signing
-    is off, so attestations can still be verified. `check_existing` proves an image is already signed by
-    this key or identity, so signing it again is skipped (None: always sign, e.g. signing.force).
-    """
-
-    key: Signer
-    verify_key: Verifier | None  # None: verification after signing is off
-    options: SignOptions
-    docker_config: str | None = None
-    identity: CertificateIdentity | None = None
-    check_existing: Verifier | None = None
-
-    @property
-    def keyless(self) -> bool:
-        return isinstance(self.key, Keyless)
-
-    def with_docker_config(self, docker_config: str | None) -> SigningPlan:
-        return replace(self, docker_config=docker_config)
-
-    def verifier(self) -> Verifier:
-        """What verifies this plan's signatures: the verification key/identity, else the signing key."""
-        if self.verify_key is not None:
-            return self.verify_key
-        if self.identity is not None:
-            return self.identity
-        if isinstance(self.key, Key):
-            return self.key
-        raise ConfigError("no certificate identity to verify keyless signatures against",
-                          fix="Set security.signing.verify.identityRegexp and oidcIssuer (or run in a CI that "
-                              "tells the signer's identity).")
-
-    def attest(self, cosign: Cosign, image: str, predicate: Path, predicate_type: str) -> Completed:
-        """Attach `predicate` to `image` as an attestation signed exactly like the image itself (and stored
-        the same way: signing.storage)."""
-        return cosign.attest(image, self.key, predicate, predicate_type, self.options, self.docker_config)
-
-    def verify_attestation(self, cosign: Cosign, image: str, predicate_type: str) -> list[dict[str, object]]:
-        """Verify attestations of `predicate_type` with this plan's verification key or identity; decoded
-        statements."""
-        return cosign.verify_attestation(image, self.verifier(), predicate_type, self.options, self.docker_config)
-
-
-def signer_label(plan: SigningPlan) -> str:
-    """Who signs, as the summary says it: the key (KMS URIs without credentials) or the keyless identity."""
-    if isinstance(plan.key, Keyless):
-        return plan.identity.label if plan.identity is not None else plan.key.label
-    return plan.key.label or plan.key.ref
+    from sc_ci.results.run import PlannedImage
 
 
 def sign(cosign: Cosign, image: str, plan: SigningPlan, platforms: Sequence[str] = ()) -> StepResult:
@@ -253,7 +198,7 @@ class VerifyStep:
 
     def prepare(self, ctx: RunContext) -> None:
         if ctx.options.only_verify:
-            from sc_ci.engine import signing as signing_setup
+            from sc_ci.signing import setup as signing_setup
 
             plan = signing_setup.verification_plan(ctx.session, ctx.options.given_identity)
             self._verifier, self._options = plan.verifier(), plan.options

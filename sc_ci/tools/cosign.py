@@ -19,15 +19,8 @@ from sc_ci import retry, runner
 from sc_ci.errors import ConfigError, ScError, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
+from sc_ci.signing.signers import KMS_ENV_PREFIXES, CertificateIdentity, Key, Keyless, Signer, Verifier
 from sc_ci.tools.cosign_failures import TROUBLESHOOTING, classify
-from sc_ci.tools.cosign_keys import (
-    KMS_ENV_PREFIXES,
-    CertificateIdentity,
-    Key,
-    Keyless,
-    Signer,
-    Verifier,
-)
 from sc_ci.tools.cosign_output import decode_statements, parse_payloads, payload_digest, payload_type
 from sc_ci.tools.cosign_statement import Route, load_predicate, route, statement_v1, write_statement
 from sc_ci.tools.sigstore_files import LegacyTrust, legacy_trust

@@ -28,7 +28,8 @@ from sc_ci.log import get_logger
 from sc_ci.tools import locate
 from sc_ci.tools import pins as pins_mod
 from sc_ci.tools.pins import GoSource, Pins, ToolPin, WheelSource, host_platform
-from sc_ci.tools.versions import compare_versions, detect, normalize, same_version
+from sc_ci.tools.semver import compare_versions, normalize, same_version
+from sc_ci.tools.versions import detect
 
 log = get_logger("tools.installer")
 

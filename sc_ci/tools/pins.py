@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sc_ci.errors import ToolError
-from sc_ci.tools.versions import compare_versions, is_version, normalize, same_version, version_at_least
+from sc_ci.tools.semver import compare_versions, is_version, normalize, same_version, version_at_least
 
 SCHEMA = 1
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")

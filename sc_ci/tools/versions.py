@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sc_ci import runner as runner_mod
 from sc_ci.errors import ToolError
+from sc_ci.tools import locate
+from sc_ci.tools import pins as pins_mod
+from sc_ci.tools.pins import Pins, ToolPin
+from sc_ci.tools.semver import compare_versions, is_version, normalize, parse_version, version_at_least
 
 if TYPE_CHECKING:
     from sc_ci.runner import Completed
-    from sc_ci.tools.pins import Pins, ToolPin
 
 VERSION_TIMEOUT = 30.0
 
@@ -36,7 +39,6 @@ _VERSION_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 # Text output fallback ("GitVersion:    v2.6.4", "Version:  1.51.0").
 _TEXT_RE = re.compile(r"(?im)^\s*(?:git)?version:?\s+(v?\d+\.\d+[^\s]*)\s*$")
-_VERSION_RE = re.compile(r"^[vV]?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 _NOT_PROVIDED = ("[not provided]", "devel", "unknown", "(devel)")
 
 # Environment for version probes: nothing inherited but PATH and HOME; no update checks.
@@ -48,69 +50,7 @@ _QUIET_ENV = {
 }
 
 
-# --- version strings -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    """A semver-ish version: numeric release parts, then a pre-release tag (sorts before no tag)."""
-
-    release: tuple[int, ...]
-    is_release: bool  # True when there is no pre-release tag (so 1.0.0 > 1.0.0-rc1)
-    pre: tuple[tuple[int, int | str], ...]
-
-    @property
-    def major(self) -> int:
-        return self.release[0]
-
-
-def normalize(text: str) -> str:
-    """'v3.1.2 ' -> '3.1.2' (leading "v" and whitespace dropped)."""
-    text = text.strip()
-    return text[1:] if text[:1] in ("v", "V") else text
-
-
-def parse_version(text: str) -> Version:
-    """Parse '1.2.3', 'v1.2', '1.2.3-rc.1', '1.2.3+build'; raises ValueError for anything else."""
-    match = _VERSION_RE.match(text.strip())
-    if not match:
-        raise ValueError(f"not a version: {text!r}")
-    parts = [int(p) for p in match.group(1).split(".")]
-    while len(parts) < 3:
-        parts.append(0)
-    while len(parts) > 3 and parts[-1] == 0:  # 1.2.3.0 == 1.2.3
-        parts.pop()
-    pre_text = match.group(2)
-    pre: tuple[tuple[int, int | str], ...] = ()
-    if pre_text:
-        # numeric identifiers sort before alphanumeric ones (semver 11.4.3)
-        pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre_text.split("."))
-    return Version(tuple(parts), not pre_text, pre)
-
-
-def is_version(text: str) -> bool:
-    try:
-        parse_version(text)
-    except ValueError:
-        return False
-    return True
-
-
-def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as a < b, a == b, a > b. Leading "v" optional; build metadata ignored."""
-    va, vb = parse_version(a), parse_version(b)
-    return (va > vb) - (va < vb)
-
-
-def version_at_least(version: str, minimum: str) -> bool:
-    return compare_versions(version, minimum) >= 0
-
-
-def same_version(a: str, b: str) -> bool:
-    return compare_versions(a, b) == 0
-
-
-# --- parsing tool output (pure) ---------------------------------------------------------------------
+# --- version strings --------------------------------------------------------------------------------
 
 
 def parse_output(binary: str, stdout: str) -> str | None:
@@ -233,8 +173,6 @@ def probe_env(source: Mapping[str, str] | None = None) -> dict[str, str]:
 def detect(name: str, path: Path, runner: Runner | None = None, *, pins: Pins | None = None,
            env: Mapping[str, str] | None = None) -> ToolVersion:
     """Run `<path> version` (JSON) for the pinned tool `name` and judge what it reports."""
-    from sc_ci.tools import pins as pins_mod  # pins imports this module's version helpers
-
     pin = (pins or pins_mod.load()).get(name)
     if runner is None:
         runner = runner_mod.run
@@ -260,8 +198,6 @@ def detect(name: str, path: Path, runner: Runner | None = None, *, pins: Pins | 
 def require(name: str, env: Mapping[str, str]) -> ToolVersion:
     """The pinned `name` found and judged usable (path and version), or a ToolError with the fix: what every
     tool module's `find` and the engine's tool lookup share."""
-    from sc_ci.tools import locate
-
     path = locate.find(name, env=env)
     if path is None:
         raise ToolError(f"{name} is not installed",

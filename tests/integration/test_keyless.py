@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 
 from sc_ci import secrets
-from sc_ci.engine import signing
 from sc_ci.engine.context import RunContext, RunOptions
 from sc_ci.errors import StepFailed, VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.secrets import Secret
 from sc_ci.session import open_session
+from sc_ci.signing import setup as signing
+from sc_ci.signing.signers import CertificateIdentity, Keyless
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
-from sc_ci.tools.cosign_keys import CertificateIdentity, Keyless
 from testbed.github import parse_output
 from testbed.images import PushedImage
 from testbed.keyless import KeylessBed

@@ -22,8 +22,8 @@ from sc_ci import retry
 from sc_ci.errors import StepFailed
 from sc_ci.runner import base_env
 from sc_ci.session import open_session
+from sc_ci.signing.signers import key_from_reference
 from sc_ci.tools.cosign import SignOptions
-from sc_ci.tools.cosign_keys import key_from_reference
 from testbed.images import PushedImage
 from testbed.registry import free_port
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from sc_ci import retry
-from sc_ci.engine import signing
 from sc_ci.errors import StepFailed
+from sc_ci.results.step import Outcome
 from sc_ci.runner import base_env
 from sc_ci.session import open_session
+from sc_ci.signing import setup as signing
 from sc_ci.steps import sign as sign_step
-from sc_ci.steps.interface import Outcome
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair as Keys
 from testbed.registry import LocalRegistry, free_port

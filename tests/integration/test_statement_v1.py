@@ -23,9 +23,9 @@ import pytest
 
 from sc_ci.runner import base_env
 from sc_ci.secrets import Secret
+from sc_ci.signing.signers import CertificateIdentity, Key, Keyless
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions, Storage
-from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless
 from testbed.images import PushedImage
 from testbed.keyless import KeylessBed
 from testbed.keys import KeyPair

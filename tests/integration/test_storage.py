@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from sc_ci.engine import signing
 from sc_ci.errors import VerificationFailed
 from sc_ci.runner import base_env
 from sc_ci.session import open_session
+from sc_ci.signing import setup as signing
+from sc_ci.signing.signers import Key
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign, SignOptions
-from sc_ci.tools.cosign_keys import Key
 from testbed.images import PushedImage
 from testbed.keys import KeyPair as Keys
 from testbed.registry import LocalRegistry

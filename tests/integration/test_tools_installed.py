@@ -9,7 +9,8 @@ import pytest
 
 from sc_ci.tools import locate
 from sc_ci.tools import pins as pins_mod
-from sc_ci.tools.versions import detect, same_version
+from sc_ci.tools.semver import same_version
+from sc_ci.tools.versions import detect
 
 PINS = pins_mod.load()
 

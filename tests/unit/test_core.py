@@ -15,9 +15,9 @@ from sc_ci.errors import UsageError, VerificationFailed
 from sc_ci.imageref import ImageRef
 from sc_ci.log import get_logger, setup
 from sc_ci.report import console, github
+from sc_ci.results.step import Outcome, StepResult
 from sc_ci.services import dockerconfig
 from sc_ci.services.registry import RegistryClient, RegistryError, is_plain_http
-from sc_ci.steps.interface import Outcome, StepResult
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -14,8 +14,8 @@ import pytest
 from sc_ci import runner
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
+from sc_ci.signing.signers import Key, Keyless
 from sc_ci.tools.cosign import TOKEN_PLACEHOLDER, Cosign, SignOptions
-from sc_ci.tools.cosign_keys import Key, Keyless
 from sc_ci.tools.cosign_statement import (
     PREDICATE_TYPES,
     STATEMENT_V1,

@@ -12,13 +12,14 @@ import pytest
 from sc_ci import secrets
 from sc_ci.config import ACTION_INPUTS, load
 from sc_ci.config.model import SigningStorage
-from sc_ci.engine.signing import sigstore_options
 from sc_ci.errors import ConfigError, StepFailed, ToolError, VerificationFailed
+from sc_ci.results.step import Outcome
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
+from sc_ci.signing.plan import SigningPlan
+from sc_ci.signing.setup import sigstore_options
+from sc_ci.signing.signers import CertificateIdentity, Key, Keyless, Verifier, key_from_reference, masked_key_uri
 from sc_ci.steps import sign as sign_step
-from sc_ci.steps.interface import Outcome
-from sc_ci.steps.sign import SigningPlan
 from sc_ci.tools.cosign import (
     EMPTY_ROOT_PLACEHOLDER,
     FORMATS,
@@ -31,7 +32,6 @@ from sc_ci.tools.cosign import (
     payload_format,
 )
 from sc_ci.tools.cosign_failures import classify
-from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, Verifier, key_from_reference, masked_key_uri
 
 IMG = "registry.example.com/app@sha256:" + "b" * 64
 V3, V2 = Cosign(Path("/bin/cosign"), "v3.1.2", {}), Cosign(Path("/bin/cosign"), "v2.6.4", {})

@@ -17,13 +17,15 @@ import pytest
 from sc_ci.engine import executor, gittag
 from sc_ci.engine.cache import Cache
 from sc_ci.engine.executor import Slots
-from sc_ci.engine.plan import Plan, PlannedImage, Shard
+from sc_ci.engine.plan import Plan
 from sc_ci.engine.policy import GateTripped, Policy, RequiredFailed, verdict
 from sc_ci.errors import StepFailed, ToolError, UsageError
 from sc_ci.imageref import ImageRef
 from sc_ci.report import manifest, release
+from sc_ci.results.run import PlannedImage, Shard
+from sc_ci.results.step import Outcome, StepResult
 from sc_ci.steps import registry
-from sc_ci.steps.interface import Outcome, Resource, StepResult
+from sc_ci.steps.interface import Resource
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -17,17 +17,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sc_ci import ci, identity
+from sc_ci import ci
 from sc_ci.config import load
 from sc_ci.config.model import VerifyConfig
-from sc_ci.engine.signing import sigstore_options
 from sc_ci.errors import ConfigError, ScError, StepFailed, VerificationFailed
 from sc_ci.runner import Completed
 from sc_ci.secrets import Secret
-from sc_ci.steps.sign import SigningPlan
+from sc_ci.signing import identity
+from sc_ci.signing.plan import SigningPlan
+from sc_ci.signing.setup import sigstore_options
+from sc_ci.signing.signers import CertificateIdentity, Key, Keyless
 from sc_ci.tools.cosign import TOKEN_PLACEHOLDER, Cosign, SignOptions, consumer_command, token_file
 from sc_ci.tools.cosign_failures import classify
-from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless
 from sc_ci.tools.sigstore_files import legacy_trust, signing_config_services
 
 IMG = "registry.example.com/app@sha256:" + "a" * 64

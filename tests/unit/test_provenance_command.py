@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sc_ci.ci import Platform, detect
-from sc_ci.engine.context import Explicit
 from sc_ci.errors import UsageError
 from sc_ci.provenance.facts import apply
+from sc_ci.provenance.interface import Explicit
 
 SHA = "9f2c4a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
 LOCAL = detect({})
@@ -66,9 +66,9 @@ def test_the_step_outside_ci_is_skipped_with_a_warning_and_runs_nothing(caplog: 
 
     from sc_ci.imageref import ImageRef
     from sc_ci.provenance.statement import Options
+    from sc_ci.results.step import Outcome
+    from sc_ci.signing.plan import SigningPlan
     from sc_ci.steps import provenance as step
-    from sc_ci.steps.interface import Outcome
-    from sc_ci.steps.sign import SigningPlan
     from sc_ci.tools.cosign import Cosign
 
     image = ImageRef("registry.example.com", "acme/app", "1", "sha256:" + "ab" * 32)

@@ -10,7 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sc_ci.report import gitlab_scanning, sarif, scan_json, scan_markdown
+from sc_ci.report import gitlab_scanning, sarif, scan_markdown
+from sc_ci.scan import document as scan_json
 from sc_ci.scan import grype_json, trivy_json
 from sc_ci.scan.gate import GatePolicy, IgnoreRule, Verdict, evaluate
 from sc_ci.scan.interface import Cvss, Finding, FixState, ScannerReport, Severity

@@ -11,19 +11,8 @@ import pytest
 from sc_ci.errors import ToolError
 from sc_ci.runner import Completed
 from sc_ci.tools import pins as pins_mod
-from sc_ci.tools.versions import (
-    compare_versions,
-    detect,
-    evaluate,
-    is_version,
-    normalize,
-    parse_output,
-    parse_version,
-    probe_env,
-    same_version,
-    version_argv,
-    version_at_least,
-)
+from sc_ci.tools.semver import compare_versions, is_version, normalize, parse_version, same_version, version_at_least
+from sc_ci.tools.versions import detect, evaluate, parse_output, probe_env, version_argv
 
 # Recorded from the real binaries built by `python -m sc_ci.tools.installer` (go1.26.8, linux/amd64).
 COSIGN_V3_JSON = """{

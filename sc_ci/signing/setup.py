@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sc_ci import identity, keys
-from sc_ci.ci.interface import Platform
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.errors import ConfigError, ScError
-from sc_ci.report import github
 from sc_ci.services import oidc
 from sc_ci.session import Session
-from sc_ci.steps.sign import SigningPlan
+from sc_ci.signing import identity, keys
+from sc_ci.signing.plan import SigningPlan
+from sc_ci.signing.signers import CertificateIdentity, Key, Keyless, key_from_secret
 from sc_ci.tools.cosign import Cosign, SignOptions
-from sc_ci.tools.cosign_keys import CertificateIdentity, Key, Keyless, key_from_secret
 from sc_ci.tools.sigstore_files import signing_config_has_tlog, signing_config_services
 
 SIGSTORE = "security.signing.sigstore"
@@ -45,8 +43,6 @@ def _keyless(session: Session, options: SignOptions) -> SigningPlan:
     if not source.available:  # fail before cosign, which would otherwise hang in a device flow
         raise ScError("keyless signing needs an OIDC identity token, and none is available",
                       why=source.detail, fix=source.fix)
-    if session.ci.platform is Platform.GITHUB:
-        github.install_masking()  # ::add-mask:: the token the moment it exists
     token = None if session.dry_run else oidc.obtain(session.ci, session.env)  # the run's one token
     verify = session.loaded.security.signing.verify
     expected: CertificateIdentity | None

@@ -10,7 +10,7 @@ from sc_ci.ci.github import DEFAULT_SERVER
 from sc_ci.ci.interface import CIContext, Platform
 from sc_ci.config.model import VerifyConfig
 from sc_ci.errors import ConfigError
-from sc_ci.tools.cosign_keys import CertificateIdentity
+from sc_ci.signing.signers import CertificateIdentity
 
 CIRCLECI_API = "https://circleci.com/api/v2"  # Fulcio's default `api_url` for CircleCI identities
 

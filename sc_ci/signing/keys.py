@@ -7,7 +7,7 @@ from pathlib import Path
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.config.refs import KeyFile, KeyUri, SecretRef
 from sc_ci.errors import ConfigError
-from sc_ci.tools.cosign_keys import Key, key_from_reference, key_from_secret
+from sc_ci.signing.signers import Key, key_from_reference, key_from_secret
 
 PEM_PREFIX = "-----BEGIN"
 
