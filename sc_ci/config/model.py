@@ -126,9 +126,26 @@ class Section(BaseModel):
 
 
 class VerifyConfig(Section):
+    """Who must have signed: checked right after signing, by `image verify` and by `release verify`, which
+    also pins the Fulcio certificate extensions below (GitHub and GitLab certificates carry them)."""
+
     enabled: StrictBool = True
     oidc_issuer: OptUrl = None
+    identity: OptText = None  # the exact certificate identity (SAN); exclusive with identityRegexp
     identity_regexp: OptRegexp = None
+    source_repository: OptText = None  # https://github.com/acme/app (also the provenance's source)
+    source_ref: OptText = None  # refs/heads/main, refs/tags/v1.0.0
+    build_signer: OptText = None  # the workflow that signed: https://github.com/acme/app/.github/workflows/x.yml@ref
+    runner_environment: Annotated[Literal["github-hosted", "self-hosted"] | None,
+                                  BeforeValidator(_blank_to_none)] = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Self:
+        if self.identity is not None and self.identity_regexp is not None:
+            raise Invalid("identity and identityRegexp exclude each other", key="identityRegexp",
+                          fix="security:\n  signing:\n    verify:\n      identity: https://github.com/acme/app/"
+                              ".github/workflows/release.yml@refs/heads/main\n      # or identityRegexp alone")
+        return self
 
 
 class SigstoreConfig(Section):
@@ -520,6 +537,20 @@ class ScanConfig(Section):
 # ---------------------------------------------------------------------------------------------- policy
 
 
+class ReleaseVerifyConfig(Section):
+    """`release verify`: what the provenance must say, which isolated builders reach SLSA Build L3, how old
+    a signed scan may be (the signer and its certificate pins are signing.verify)."""
+
+    builder_id: OptText = None  # runDetails.builder.id the provenance must name
+    trusted_builders: tuple[Text, ...] = ()  # glob patterns; default: this project's reusable workflow at a tag
+    max_scan_age: Annotated[str, BeforeValidator(_duration)] = "7d"
+    rescan: StrictBool = False  # scan again with today's database instead of trusting the attested scan
+
+    @property
+    def max_scan_age_seconds(self) -> int:
+        return duration_seconds(self.max_scan_age)
+
+
 class PolicyConfig(Section):
     fail_open: StrictBool = True  # a failed step is reported but does not fail the job
     fail_fast: StrictBool = False  # after the first failure that fails the job, start no further step
@@ -532,6 +563,7 @@ class SecurityConfig(Section):
     sbom: SbomConfig = Field(default_factory=SbomConfig)
     provenance: ProvenanceConfig = Field(default_factory=ProvenanceConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    verify: ReleaseVerifyConfig = Field(default_factory=ReleaseVerifyConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
 
     def fail_open(self, feature: Feature) -> bool:

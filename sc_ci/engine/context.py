@@ -4,10 +4,12 @@ the one signing plan (and its one OIDC token), per-digest manifests, a private w
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sc_ci.engine.cache import Cache
 from sc_ci.imageref import ImageRef
@@ -19,6 +21,12 @@ from sc_ci.signing.plan import SigningPlan
 from sc_ci.tools import versions
 from sc_ci.tools.cosign import Cosign
 from sc_ci.tools.syft import Syft
+
+if TYPE_CHECKING:
+    from sc_ci.results.run import PlannedImage
+    from sc_ci.verify.expect import Expectations
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,9 @@ class RunOptions:
     attach_sboms: bool | None = None  # None: security.sbom attach settings
     given_identity: identity.Given | None = None  # verify commands: --certificate-* flags
     only_verify: bool = False  # `image verify`: the verify step checks signatures, nothing is signed
+    expectations: Expectations | None = None  # the verify side: what every verify step checks against
+    sbom_format: str | None = None  # `sbom verify --format`: the one format checked
+    sbom_local: object = None  # `sbom verify --sbom FILE`: the parsed local SBOM the attested one must equal
 
 
 @dataclass
@@ -50,7 +61,11 @@ class RunContext:
     _tools: dict[str, object] = field(default_factory=dict, repr=False)
     _manifests: dict[str, Manifest] = field(default_factory=dict, repr=False)
     facts: dict[str, object] = field(default_factory=dict, repr=False)  # what the run found out once (locked)
+    planned: tuple[PlannedImage, ...] = ()  # the run's images, set once they are resolved (before any step runs)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _once: dict[str, Future[Any]] = field(default_factory=dict, repr=False)
+    _background: ThreadPoolExecutor | None = field(default=None, repr=False)
+    closing: threading.Event = field(default_factory=threading.Event, repr=False)  # set when the run stops
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -103,6 +118,34 @@ class RunContext:
     def tool_versions(self) -> dict[str, str]:
         with self._lock:
             return {name: str(getattr(tool, "version", "")) for name, tool in sorted(self._tools.items())}
+
+    # ---- work done once per run, shared by every image's steps ----------------
+    def once(self, key: str, work: Callable[[], T]) -> T:
+        """`work()`'s result, computed once per run for `key` (the first caller computes it, the others wait
+        for it; an exception is every caller's)."""
+        return self.start(key, work).result()
+
+    def start(self, key: str, work: Callable[[], T]) -> Future[T]:
+        """Start `work` once per run for `key` in the background (warming what steps will ask for), or
+        return the one already started."""
+        with self._lock:
+            found = self._once.get(key)
+            if found is None:
+                if self.closing.is_set():
+                    raise RuntimeError("the run is over: no new background work")
+                if self._background is None:
+                    self._background = ThreadPoolExecutor(max(2, self.session.workers),
+                                                          thread_name_prefix="sc-ci-once")
+                found = self._once[key] = self._background.submit(work)
+        return found
+
+    def close(self) -> None:
+        """Stop background work (cancellation, the end of the run): nothing queued starts any more."""
+        self.closing.set()
+        with self._lock:
+            pool, self._background = self._background, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # ---- registry facts, fetched once per digest -------------------------------
     def manifest(self, ref: ImageRef) -> Manifest:

@@ -70,7 +70,7 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: R
     slots = slots or Slots.for_machine(ctx.session.workers)
     steps = plan.steps
     index = {s.name: i for i, s in enumerate(steps)}
-    deps = [tuple(index[d] for d in (*s.requires, *s.after) if d in index) for s in steps]
+    deps = [tuple(index[d] for d in (*s.requires, *s.after, *getattr(s, "reads", ())) if d in index) for s in steps]
     done: dict[Task, Sequence[StepResult]] = {}
     pending = {Task(i, j) for i in range(len(plan.images)) for j in range(len(steps))}
     for i, recorded in (reused or {}).items():
@@ -103,7 +103,7 @@ def execute(plan: Plan, ctx: RunContext, slots: Slots | None = None, run_step: R
                 why = next((r.summary for r in results if r.failed), "it was skipped")
                 return f"needs {name}, which did not complete ({_clip(why)})"
             blocked = [r for r in results if plan.policy.blocking(r, steps[d].feature)]
-            if blocked:
+            if blocked and name not in getattr(step, "reads", ()):
                 return f"not run: {name} failed ({_clip(blocked[0].summary)})"
         return None
 

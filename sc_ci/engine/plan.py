@@ -80,6 +80,7 @@ def build(ctx: RunContext, request: Request) -> Plan:
     resolved = resolve(ctx, given)
     images = tuple(PlannedImage(r, str(g), str(g) not in request.upstream) for g, r in zip(given, resolved,
                                                                                               strict=True))
+    ctx.planned = images
     policy = request.policy or Policy.from_config(ctx.session.loaded.security)
     return Plan(images, tuple(steps), tools, ctx.signing, policy, ctx.dry_run, request.shard, broken)
 

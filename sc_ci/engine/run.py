@@ -42,23 +42,48 @@ def execute(session: Session, request: Request, options: RunOptions | None = Non
     with tempfile.TemporaryDirectory(prefix="sc-ci-run-") as work, session.docker_config() as docker_config:
         os.chmod(work, 0o700)
         ctx = RunContext(session, options or RunOptions(), Path(work), cache, docker_config, started)
-        plan = planning.build(ctx, request)
-        commands: tuple[Command, ...] = ()
-        previews: tuple[tuple[str, str], ...] = ()
-        results: Sequence[StepResult] = ()
-        if plan.dry_run and plan.broken:
-            raise next(iter(plan.broken.values()))
-        if plan.dry_run:
-            commands = dry_run_commands(plan, ctx)
-            previews = tuple((s.name, text) for s in plan.steps
-                             if (text := getattr(s, "preview", lambda _ctx: None)(ctx)))
-        else:
-            print_ = records.fingerprint(plan, ctx)
-            reused = {i: found for i, image in enumerate(plan.images)
-                      if (found := records.reusable(ctx, plan, image, print_)) is not None}
-            results = executor.execute(plan, ctx, reused=reused)
-            records.save(ctx, plan, results, print_)
+        try:
+            plan = planning.build(ctx, request)
+            commands: tuple[Command, ...] = ()
+            previews: tuple[tuple[str, str], ...] = ()
+            results: Sequence[StepResult] = ()
+            if plan.dry_run and plan.broken:
+                raise next(iter(plan.broken.values()))
+            if plan.dry_run:
+                commands = dry_run_commands(plan, ctx)
+                previews = tuple((s.name, text) for s in plan.steps
+                                 if (text := getattr(s, "preview", lambda _ctx: None)(ctx)))
+            else:
+                print_ = records.fingerprint(plan, ctx)
+                reused = {i: found for i, image in enumerate(plan.images)
+                          if (found := records.reusable(ctx, plan, image, print_)) is not None}
+                warm(plan, ctx)
+                results = executor.execute(plan, ctx, reused=reused)
+                records.save(ctx, plan, results, print_)
+        finally:
+            ctx.close()  # background work (warmed batches) stops with the run, cancellation included
+        facts = recorded(plan, ctx)
         judged = verdict(results, plan.policy, registry.FEATURES)
         return Release(plan.images, plan.step_names, plan.policy.facts(), tuple(results), judged, started,
                        datetime.now(UTC), time.monotonic() - clock, plan.dry_run, plan.shard, ctx.tool_versions(),
-                       cache.stats() if cache else {}, commands, previews)
+                       cache.stats() if cache else {}, commands, previews, facts)
+
+
+def warm(plan: Plan, ctx: RunContext) -> None:
+    """Let steps start what every image of the run will share (e.g. one cosign run over all images), before
+    the per-image pipelines start asking for it."""
+    for step in plan.steps:
+        start = getattr(step, "warm", None)
+        if start is not None and plan.broken.get(step.name) is None:
+            start(ctx, plan.images)
+
+
+def recorded(plan: Plan, ctx: RunContext) -> dict[str, object]:
+    """What the steps record for the verifiers of this release (release.json `verification`): the signer, the
+    build, the SBOM formats, the scan gate. Steps without a `record` add nothing."""
+    facts: dict[str, object] = {}
+    for step in plan.steps:
+        record = getattr(step, "record", None)
+        if record is not None and plan.broken.get(step.name) is None:
+            facts.update(record(ctx))
+    return facts

@@ -18,10 +18,11 @@ class Expectations:
     source_repo: str | None = None
     builder_id: str | None = None
     git_sha: str | None = None
+    source_ref: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.source_repo or self.builder_id or self.git_sha)
+        return not (self.source_repo or self.builder_id or self.git_sha or self.source_ref)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Facts:
     source_repo: str | None
     git_sha: str | None
     invocation_id: str | None
+    source_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,25 +60,28 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _git_dependency(predicate: Mapping[str, object]) -> tuple[str | None, str | None]:
-    """(repository, commit) of the first resolvedDependencies entry with a gitCommit digest."""
+def _git_dependency(predicate: Mapping[str, object]) -> tuple[str | None, str | None, str | None]:
+    """(repository, commit, ref) of the first resolvedDependencies entry with a gitCommit digest."""
     deps = _get(predicate, "buildDefinition", "resolvedDependencies")
     for dep in deps if isinstance(deps, list) else []:
         commit = _text(_get(dep, "digest", "gitCommit"))
         if commit:
             scheme, sep, rest = (_text(_get(dep, "uri")) or "").removeprefix("git+").partition("://")
-            repo = f"{scheme}{sep}{rest.partition('@')[0]}" if sep else None  # `@ref` may itself hold `@`
-            return repo, commit
-    return None, None
+            path, at, ref = rest.partition("@")  # `@ref` may itself hold `@`
+            repo = f"{scheme}{sep}{path}" if sep else None
+            return repo, commit, (ref or None) if at else None
+    return None, None, None
 
 
 def facts(predicate: Mapping[str, object]) -> Facts:
     """Builder, source and commit as recorded, whichever buildType wrote them."""
     build_type = _text(_get(predicate, "buildDefinition", "buildType"))
     external = _get(predicate, "buildDefinition", "externalParameters")
-    dep_repo, commit = _git_dependency(predicate)
+    dep_repo, commit, dep_ref = _git_dependency(predicate)
+    param_ref = None
     if build_type == github.BUILD_TYPE:
         param_repo = _text(_get(external, "workflow", "repository"))
+        param_ref = _text(_get(external, "workflow", "ref"))
     elif build_type == gitlab.BUILD_TYPE:
         param_repo = _text(_get(external, "source"))
     else:
@@ -87,6 +92,7 @@ def facts(predicate: Mapping[str, object]) -> Facts:
         source_repo=dep_repo or param_repo,
         git_sha=commit,
         invocation_id=_text(_get(predicate, "runDetails", "metadata", "invocationId")),
+        source_ref=dep_ref or param_ref,
     )
 
 
@@ -116,6 +122,8 @@ def mismatches(found: Facts, expect: Expectations) -> list[Mismatch]:
         out.append(Mismatch("builder id", expect.builder_id, found.builder_id))
     if expect.git_sha and not (found.git_sha and found.git_sha.lower() == expect.git_sha.strip().lower()):
         out.append(Mismatch("git commit", expect.git_sha, found.git_sha))
+    if expect.source_ref and found.source_ref != expect.source_ref.strip():
+        out.append(Mismatch("source ref", expect.source_ref, found.source_ref))
     return out
 
 

@@ -103,7 +103,7 @@ def _cyclonedx_validator(version: str) -> Callable[[str], Any]:
         raise _missing("cyclonedx-python-lib[json-validation]", exc) from exc
     strict = JsonStrictValidator(SchemaVersion.from_version(version))
     base = strict._validator  # the library's compiled Draft-7 validator and its registry
-    checker = base.format_checker
+    checker = base.format_checker  # type: ignore[attr-defined]  # an attribute of every concrete validator
     checker.checkers["iri-reference"] = (is_iri_reference, ())
     fast = base.evolve(format_checker=checker)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from sc_ci.scan.gate import Verdict
-from sc_ci.scan.interface import Finding
+from sc_ci.scan.gate import GatePolicy, IgnoreRule, Verdict
+from sc_ci.scan.interface import Finding, FixState, Severity, parse_severity
 from sc_ci.scan.merge import MergeResult
 
 SCHEMA = "sc-ci/scan-report/v1"
@@ -67,7 +69,96 @@ def render(merged: MergeResult, verdict: Verdict, *, image: str) -> dict[str, An
         },
         "findings": findings,
         "suppressed": [{"id": s.finding.id, "package": s.finding.package, "version": s.finding.version,
-                        "kind": str(s.kind), "reason": s.reason, "rule": s.rule} for s in verdict.suppressed],
+                        "kind": str(s.kind), "reason": s.reason, "rule": s.rule,
+                        "expires": s.expires.isoformat() if s.expires else None} for s in verdict.suppressed],
         "disagreements": [{"kind": str(d.kind), "id": d.finding_id, "package": d.package, "version": d.version,
                            "said": dict(d.said)} for d in merged.disagreements],
     }
+
+
+# ---------------------------------------------------------------------------------------------- read back
+
+
+MAX_FINDINGS = 100_000
+
+
+def _map(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object, limit: int = 1024) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def findings_of(report: Mapping[str, Any]) -> tuple[Finding, ...]:
+    """The merged findings a report (e.g. the predicate of a signed vuln attestation) lists, as findings the
+    gate can evaluate again: ids, package, severities per scanner, fix, who found it. Malformed entries are
+    left out; at most MAX_FINDINGS."""
+    found: list[Finding] = []
+    entries = report.get("findings")
+    for entry in entries[:MAX_FINDINGS] if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not _text(entry.get("id")):
+            continue
+        package, by = _map(entry.get("package")), _map(entry.get("severityBy"))
+        severity = {str(k)[:40]: parse_severity(v) for k, v in by.items()} or {
+            "report": parse_severity(entry.get("severity"))}
+        fix = _map(entry.get("fix"))
+        versions = _list(fix.get("versions"))
+        try:
+            state = FixState(_text(fix.get("state")))
+        except ValueError:
+            state = FixState.UNKNOWN
+        aliases, found_by = _list(entry.get("aliases")), _list(entry.get("foundBy"))
+        found.append(Finding(
+            id=_text(entry.get("id")), package=_text(package.get("name")), version=_text(package.get("version")),
+            type=_text(package.get("type")), purl=_text(package.get("purl")),
+            aliases=frozenset(_text(a) for a in aliases if _text(a)), severity=severity,
+            fix_versions=tuple(_text(v) for v in versions if _text(v)), fix_state=state,
+            title=_text(entry.get("title")), found_by=frozenset(_text(s, 40) for s in found_by if _text(s, 40))))
+    return tuple(found)
+
+
+def merged_of(report: Mapping[str, Any]) -> MergeResult:
+    findings = findings_of(report)
+    scanners = tuple(sorted({s for f in findings for s in f.found_by})) or ("report",)
+    return MergeResult(findings, scanners, (), 0)
+
+
+def recorded_policy(report: Mapping[str, Any]) -> GatePolicy:
+    """The gate the report was made with, as it recorded it: the merged and per-scanner thresholds, and each
+    suppression (an ignore entry with its expiry, a VEX statement, onlyFixed) as a rule for that finding."""
+    gate = _map(report.get("gate"))
+    thresholds = _map(gate.get("thresholds"))
+    rules: list[IgnoreRule] = []
+    only_fixed = False
+    entries = report.get("suppressed")
+    for entry in entries[:MAX_FINDINGS] if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not _text(entry.get("id")):
+            continue
+        kind = _text(entry.get("kind"))
+        if kind == "only-fixed":
+            only_fixed = True
+            continue
+        try:
+            expires = date.fromisoformat(_text(entry.get("expires"))) if entry.get("expires") else None
+        except ValueError:
+            expires = None
+        package = _text(entry.get("package"))
+        version = _text(entry.get("version"))
+        origin = f"{_text(entry.get('rule')) or kind} (as the release recorded it)"
+        rules.append(IgnoreRule(_text(entry.get("id")), _text(entry.get("reason")) or kind,
+                                expires if kind == "ignore" else None,
+                                f"{package}@{version}" if package and version else (package or None), origin))
+    return GatePolicy(fail_on={str(k)[:40]: _severity(v) for k, v in thresholds.items()},
+                      merged_fail_on=_severity(gate.get("threshold")), only_fixed=only_fixed, ignore=tuple(rules))
+
+
+def _severity(value: object) -> Severity | None:
+    if not isinstance(value, str) or not value:
+        return None
+    found = parse_severity(value)
+    return None if found is Severity.UNKNOWN else found

@@ -67,6 +67,7 @@ class Suppressed:
     kind: SuppressionKind
     reason: str
     rule: str = ""  # the ignore entry (security.scan.ignore[2]) or the VEX statement that did it
+    expires: date | None = None  # an ignore entry's expiry: from the next day on the finding counts again
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def _suppression(finding: Finding, rules: Sequence[IgnoreRule], used: set[int], 
         if rule.matches(finding):
             used.add(i)
             until = f" (until {rule.expires:%Y-%m-%d})" if rule.expires else ""
-            return Suppressed(finding, SuppressionKind.IGNORE, f"{rule.reason}{until}", rule.origin)
+            return Suppressed(finding, SuppressionKind.IGNORE, f"{rule.reason}{until}", rule.origin, rule.expires)
     if policy.vex is not None:
         statement = policy.vex.statement_for(finding, image=image, digest=digest)
         if statement is not None and statement.suppresses:

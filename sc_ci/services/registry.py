@@ -1,4 +1,5 @@
-"""OCI distribution API client: resolve a tag to its digest once, read manifests (with auth)."""
+"""OCI distribution API client: resolve a tag to its digest once, read manifests, blobs and referrers (with
+auth), every body bounded and checked against its digest."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ MANIFEST_TYPES = (
 )
 INDEX_TYPES = frozenset(MANIFEST_TYPES[0::2])
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the distribution spec's manifest limit
+MAX_BLOB_BYTES = 64 * 1024 * 1024  # the largest signature or attestation layer read (an SBOM rides in one)
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MAX_TOKEN_BYTES = 1024 * 1024
 REALM_HOSTS_VAR = "SC_CI_REGISTRY_TOKEN_REALM_HOSTS"
 #: token services that live on another host than their registry, trusted with that registry's credential
@@ -86,11 +89,13 @@ class Manifest:
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """One manifest an index points at: digest, media type, and `os/arch[/variant]` (None if unknown)."""
+    """One manifest an index points at: digest, media type, `os/arch[/variant]` (None if unknown), and the
+    artifact type a referrer declares ("" for images)."""
 
     digest: str
     media_type: str
     platform: str | None
+    artifact_type: str = ""
 
 
 class RegistryError(StepFailed):
@@ -120,8 +125,10 @@ def index_entries(body: bytes, source: str) -> tuple[IndexEntry, ...]:
         except UsageError as exc:
             raise RegistryError(f"{source}: entry {number} of the image index has an invalid digest",
                                 why=exc.why, fix="Check the image in the registry.") from exc
+        artifact_type = entry.get("artifactType")
         found.append(IndexEntry(str(digest), media_type if isinstance(media_type, str) else "",
-                                _platform(entry.get("platform"))))
+                                _platform(entry.get("platform")),
+                                one_line(artifact_type, 200) if isinstance(artifact_type, str) else ""))
     return tuple(found)
 
 
@@ -198,7 +205,8 @@ class RegistryClient:
         target = ref.digest or ref.tag or "latest"
         url = f"{self.base_url(ref.registry)}/v2/{ref.repository}/manifests/{target}"
         try:
-            resp, body = retry.call(lambda: self._get(ref, url))
+            resp, body = retry.call(lambda: self._get(ref, url, ", ".join(MANIFEST_TYPES), MAX_MANIFEST_BYTES,
+                                                      "the manifest"))
         except retry.TransientError as exc:
             raise RegistryError(f"cannot reach registry {ref.registry}", why=one_line(exc, 300),
                                 fix="Check the registry host and port, network access and proxy settings; "
@@ -222,8 +230,50 @@ class RegistryClient:
         media_type = one_line(resp.headers.get("Content-Type", "").split(";")[0].strip(), 200)
         return Manifest(digest, media_type, body)
 
-    def _get(self, ref: ImageRef, url: str) -> tuple[requests.Response, bytes]:
-        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+    def blob(self, ref: ImageRef, digest: str, limit: int = MAX_BLOB_BYTES) -> bytes:
+        """The blob `digest` of `ref`'s repository, at most `limit` bytes, checked against its digest."""
+        check_digest(digest, str(ref))
+        url = f"{self.base_url(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
+        try:
+            resp, body = retry.call(lambda: self._get(ref, url, "*/*", limit, f"blob {digest[:19]}…"))
+        except retry.TransientError as exc:
+            raise RegistryError(f"cannot reach registry {ref.registry}", why=one_line(exc, 300),
+                                fix="Check the registry host and port, network access and proxy settings; "
+                                    "the request was retried with backoff.") from exc
+        if resp.status_code != 200:
+            raise RegistryError(f"{ref.name}: blob {digest} could not be read (HTTP {resp.status_code})",
+                                why=one_line(body.decode("utf-8", "replace"), 300),
+                                fix="Check that the signature or attestation was pushed completely.")
+        computed = _digest_of(body, digest.partition(":")[0])
+        if computed != digest:
+            raise RegistryError(f"{ref.name}: blob digest mismatch", why=f"expected {digest}, content hashes to "
+                                f"{computed}", fix="Check the registry for corruption or a misbehaving proxy.")
+        return body
+
+    def referrers(self, ref: ImageRef) -> tuple[IndexEntry, ...]:
+        """The manifests whose `subject` is `ref`'s digest: the OCI 1.1 referrers API, else the `sha256-<hex>`
+        index tag that clients (cosign through go-containerregistry) keep where the registry has no such API."""
+        if not ref.digest:
+            raise ValueError(f"{ref} has no digest")
+        url = f"{self.base_url(ref.registry)}/v2/{ref.repository}/referrers/{ref.digest}"
+        try:
+            resp, body = retry.call(lambda: self._get(ref, url, OCI_INDEX, MAX_MANIFEST_BYTES, "the referrers"))
+        except retry.TransientError as exc:
+            raise RegistryError(f"cannot reach registry {ref.registry}", why=one_line(exc, 300)) from exc
+        if resp.status_code == 200 and resp.headers.get("Content-Type", "").split(";")[0].strip() == OCI_INDEX:
+            return index_entries(body, f"{ref.name}: the referrers")
+        algorithm, _, hexdigest = ref.digest.partition(":")
+        try:
+            fallback = self.manifest(ImageRef(ref.registry, ref.repository, tag=f"{algorithm}-{hexdigest}"))
+        except RegistryError as exc:
+            if "no such image" in exc.what:
+                return ()
+            raise
+        return index_entries(fallback.body, f"{ref.name}: the referrers index tag")
+
+    def _get(self, ref: ImageRef, url: str, accept: str, limit: int,
+             what: str) -> tuple[requests.Response, bytes]:
+        headers = {"Accept": accept}
         token = self._tokens.get((ref.registry, ref.repository))
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -238,7 +288,7 @@ class RegistryClient:
                 wait = retry.retry_after(resp.headers)  # honoured: 429/503 say when to come back
                 resp.close()
                 raise retry.TransientError(f"{ref.registry} answered HTTP {resp.status_code}", retry_after=wait)
-            return resp, _read_bounded(resp, MAX_MANIFEST_BYTES, f"{ref}: the manifest")
+            return resp, _read_bounded(resp, limit, f"{ref}: {what}")
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise retry.TransientError(f"cannot connect to {ref.registry}: {one_line(exc, 300)}") from exc
         except requests.RequestException as exc:

@@ -34,3 +34,19 @@ def must_have(key: Key | None, what: str, fix: str) -> Key:
     if key is None:
         raise ConfigError(f"no {what} configured", fix=fix)
     return key
+
+
+def public_pem(key: Key) -> bytes | None:
+    """The PEM of a public key held here (a file, or env:// / inline material); None for a KMS key, whose
+    public half only the KMS (through cosign) knows, and for anything that is not a PEM public key."""
+    if key.is_kms:
+        return None
+    if key.ref.startswith("env://"):
+        secret = key.env.get(key.ref.removeprefix("env://"))
+        data = secret.reveal().encode() if secret is not None else b""
+    else:
+        try:
+            data = Path(key.ref).read_bytes()[:64 * 1024]
+        except OSError:
+            return None
+    return data if b"-----BEGIN PUBLIC KEY-----" in data else None

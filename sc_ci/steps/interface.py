@@ -33,6 +33,7 @@ class Step(Protocol):
       signatures or attestations: never for upstream images);
     - `requires`: steps whose work it needs (skipped when one of them did not get done);
       `after`: steps it runs after (a blocking failure there, e.g. a tripped scan gate, stops it);
+      optionally `reads`: steps whose results it reads whatever they were (it runs after them);
     - `enabled(ctx)`: whether the configuration turns it on;
     - `check(ctx)`: once per run, first: validate what the step will need (no tool, no network);
     - `prepare(ctx)`: once per run, after every tool is located and before any image: what every image

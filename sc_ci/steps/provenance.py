@@ -268,6 +268,17 @@ class ProvenanceStep:
         run_details = _mapping(predicate.get("runDetails"))
         return json.dumps([predicate.get("buildDefinition"), run_details.get("builder")], sort_keys=True)
 
+    def record(self, ctx: RunContext) -> dict[str, object]:
+        """What the provenance says about the build (release.json `verification.build`): the defaults
+        `release verify` checks the provenance and the signing certificate against."""
+        if self.request is None or not self.request.applies:
+            return {}
+        predicate = statement.predicate(self.request.context, statement.Timings(self.request.started, now()),
+                                        self.request.options)
+        facts = check.facts(_mapping(predicate))
+        return {"build": {"builderId": facts.builder_id, "sourceRepo": facts.source_repo, "gitSha": facts.git_sha,
+                          "ref": facts.source_ref, "buildType": facts.build_type}}
+
     def preview(self, ctx: RunContext) -> str | None:
         """What a dry run shows besides the argv: the predicate (the same for every image)."""
         if self.request is None or not self.request.applies:

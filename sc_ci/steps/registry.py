@@ -1,5 +1,6 @@
-"""Every step the engine knows, in the spec's order (scan → sign → SBOM → provenance → verify; AC-5.2). A new
-step is one module and one line here."""
+"""Every step the engine knows, in the spec's order (scan → sign → SBOM → provenance → verify; AC-5.2), then
+the verify side `release verify` runs (tag, signature, SBOMs, provenance, scan result: none of them writes).
+A new step is one module and one line here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from sc_ci.steps.provenance import ProvenanceStep
 from sc_ci.steps.sbom import SbomAttachStep, SbomStep
 from sc_ci.steps.scan import ScanStep
 from sc_ci.steps.scan_attest import ScanAttestStep
-from sc_ci.steps.sign import SignStep, VerifyStep
+from sc_ci.steps.sign import SignStep
+from sc_ci.steps.verify_provenance import ProvenanceVerifyStep
+from sc_ci.steps.verify_sbom import SbomVerifyStep
+from sc_ci.steps.verify_signature import VerifyStep
+from sc_ci.steps.verify_tag import TagVerifyStep
+from sc_ci.steps.verify_vuln import VulnVerifyStep
 
 if TYPE_CHECKING:
     from sc_ci.engine.context import RunContext
@@ -26,14 +32,18 @@ STEPS: tuple[type[Step], ...] = (
     ProvenanceStep,
     ScanAttestStep,
     VerifyStep,
+    TagVerifyStep,
+    SbomVerifyStep,
+    ProvenanceVerifyStep,
+    VulnVerifyStep,
 )
 
-#: The policy feature of every result name (results of the verify-only commands included).
-FEATURES: Mapping[str, Feature] = {
-    **{cls.name: cls.feature for cls in STEPS},
-    "sbom-verify": "sbom",
-    "verify-provenance": "provenance",
-}
+#: What `release verify` runs (and `--rescan` adds "scan" before them).
+VERIFY_SIDE: tuple[str, ...] = (TagVerifyStep.name, VerifyStep.name, SbomVerifyStep.name, ProvenanceVerifyStep.name,
+                                VulnVerifyStep.name)
+
+#: The policy feature of every result name.
+FEATURES: Mapping[str, Feature] = {cls.name: cls.feature for cls in STEPS}
 
 
 def names() -> tuple[str, ...]:

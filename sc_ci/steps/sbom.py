@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -279,9 +279,18 @@ def _subject_digests(statement: Mapping[str, Any]) -> set[str]:
     return found
 
 
+#: How verification gets the verified statements of one type for one manifest (cosign verify-attestation, or
+#: what one cosign run over the whole release already verified).
+Fetch = Callable[[str, str], Sequence[Mapping[str, Any]]]
+
+
+def _fetch(plan: SigningPlan, cosign: Cosign, fetch: Fetch | None) -> Fetch:
+    return fetch or (lambda ref, cosign_type: plan.verify_attestation(cosign, ref, cosign_type))
+
+
 def _statements_for(plan: SigningPlan, cosign: Cosign, target: Target, predicate_type: str,
-                    cosign_type: str) -> list[dict[str, Any]]:
-    statements = plan.verify_attestation(cosign, target.ref, cosign_type)
+                    cosign_type: str, fetch: Fetch | None = None) -> list[Mapping[str, Any]]:
+    statements = _fetch(plan, cosign, fetch)(target.ref, cosign_type)
     mine = [s for s in statements
             if s.get("predicateType") == predicate_type and target.image.digest in _subject_digests(s)]
     if not mine:
@@ -294,7 +303,7 @@ def _statements_for(plan: SigningPlan, cosign: Cosign, target: Target, predicate
 
 
 def verify(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat,
-           local: Sbom | None = None) -> tuple[StepResult, VerifiedSbom | None]:
+           local: Sbom | None = None, fetch: Fetch | None = None) -> tuple[StepResult, VerifiedSbom | None]:
     """Verify `target`'s SBOM attestation of `fmt`'s type: signature (cosign), subject digest, that the
     predicate really is `fmt` (an SPDX document under the CycloneDX type fails) and passes its validator;
     `local` (a file the user holds) must equal it. Falls back to a digest reference (oversize)."""
@@ -305,9 +314,9 @@ def verify(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat,
         details = {"format": fmt.name, "predicateType": fmt.predicate_type,
                    "command": consumer_command(plan, target.ref, fmt.cosign_type, tlog=tlog)}
         try:
-            statements = _statements_for(plan, cosign, target, fmt.predicate_type, fmt.cosign_type)
+            statements = _statements_for(plan, cosign, target, fmt.predicate_type, fmt.cosign_type, fetch)
         except VerificationFailed as missing:
-            found = _verify_reference(cosign, plan, target, fmt, local, missing)
+            found = _verify_reference(cosign, plan, target, fmt, local, missing, fetch)
             verified.append(found)
             details["predicateType"] = reference.PREDICATE_TYPE
             details["command"] = consumer_command(plan, target.ref, reference.PREDICATE_TYPE, tlog=tlog)
@@ -326,6 +335,12 @@ def verify(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat,
                                      fix=f"Re-attach it with sc-ci sbom attach (which picks the type from the "
                                          f"content: {actual.cosign_type}).")
         validated = validate(document, json.dumps(document), fmt, source)
+        described = formats.subject_digest(document, fmt)
+        if described is not None and described != target.image.digest:
+            raise VerificationFailed(f"{source} describes {described}, not this digest",
+                                     why="the SBOM inside the signed attestation names another image",
+                                     fix=f"Generate and attach the SBOM of this digest: sc-ci sbom generate --image "
+                                         f"{target.ref} --attach --output DIR/")
         if local is not None and json.loads(local.data) != document:
             raise VerificationFailed(f"{target.ref}: the attested {fmt.label} SBOM differs from {local.shown}",
                                      fix="Compare with the verified copy: --output FILE.")
@@ -340,9 +355,10 @@ def verify(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat,
 
 
 def _verify_reference(cosign: Cosign, plan: SigningPlan, target: Target, fmt: SbomFormat, local: Sbom | None,
-                      missing: VerificationFailed) -> VerifiedSbom:
+                      missing: VerificationFailed, fetch: Fetch | None = None) -> VerifiedSbom:
     try:
-        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE)
+        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE,
+                                     fetch)
     except VerificationFailed:
         others = ", ".join(f.name for f in formats.FORMATS if f is not fmt)
         raise VerificationFailed(missing.what, why=missing.why,
@@ -362,12 +378,13 @@ def _verify_reference(cosign: Cosign, plan: SigningPlan, target: Target, fmt: Sb
 
 
 def verify_index(cosign: Cosign, plan: SigningPlan, index: ImageRef, platforms: Sequence[Target],
-                 fmt: SbomFormat) -> StepResult:
+                 fmt: SbomFormat, fetch: Fetch | None = None) -> StepResult:
     """Verify the index's SBOM reference and that it names an SBOM of `fmt` for every platform manifest."""
     target = Target(index)
 
     def action() -> tuple[str, dict[str, str]]:
-        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE)
+        statements = _statements_for(plan, cosign, target, reference.PREDICATE_TYPE, reference.PREDICATE_TYPE,
+                                     fetch)
         listed = {(e.subject.rpartition("@")[2], e.format) for s in statements
                   for e in reference.entries(s.get("predicate") or {})}
         missing = [p.platform for p in platforms if (p.image.digest, fmt.name) not in listed]
@@ -578,6 +595,10 @@ class SbomAttachStep:
             with tempfile.TemporaryDirectory(prefix="sc-ci-attest-", dir=ctx.workdir) as tmp:
                 results.append(attach_index(cosign, plan, image.ref, entries, workdir=Path(tmp)))
         return results or [skipped(self.name, image.name, "no SBOM to attach")]
+
+    def record(self, ctx: RunContext) -> dict[str, object]:
+        """The formats attested to every manifest (release.json `verification.sbom`)."""
+        return {"sbom": {"formats": [f.name for f in self.settings.formats]}}
 
     def fingerprint(self, ctx: RunContext) -> str:
         """What decides the SBOM attestations (release records): formats, generator, size policy."""

@@ -41,6 +41,19 @@ FINDERS: Mapping[str, Callable[[Mapping[str, str]], Any]] = {"grype": grype_tool
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "negligible", "unknown")
 
 
+def gate_policy(ctx: RunContext) -> GatePolicy:
+    """The configured gate: failOn (merged and per scanner), onlyFixed, the ignore list and ignore file, VEX
+    (project files read and validated now)."""
+    scan: ScanConfig = ctx.security.scan
+    root = ctx.session.loaded.project_root
+    rules: tuple[gate.IgnoreRule, ...] = ()
+    if scan.ignore_file:
+        rules = gate.load_ignore_file(_read(root, scan.ignore_file, "security.scan.ignoreFile"),
+                                      where="security.scan.ignoreFile")
+    document = vex.parse(_read(root, scan.vex, "security.scan.vex")) if scan.vex else None
+    return GatePolicy.from_config(scan, ignore_file=rules, vex=document)
+
+
 class ScanStep:
     """`scan`: grype and/or trivy on each manifest of the image (an index: each platform)."""
 
@@ -74,12 +87,7 @@ class ScanStep:
         """Gate inputs read and validated now: the ignore file and the VEX document (project files)."""
         scan: ScanConfig = ctx.security.scan
         root = ctx.session.loaded.project_root
-        rules: tuple[gate.IgnoreRule, ...] = ()
-        if scan.ignore_file:
-            rules = gate.load_ignore_file(_read(root, scan.ignore_file, "security.scan.ignoreFile"),
-                                          where="security.scan.ignoreFile")
-        document = vex.parse(_read(root, scan.vex, "security.scan.vex")) if scan.vex else None
-        self.policy = GatePolicy.from_config(scan, ignore_file=rules, vex=document)
+        self.policy = gate_policy(ctx)
         db = scan.db
         cache = Path(db.cache_dir).expanduser() if db.cache_dir else None
         if cache is not None and not cache.is_absolute():

@@ -65,6 +65,12 @@ class ScanAttestStep:
     def prepare(self, ctx: RunContext) -> None:
         ctx.signing_plan()
 
+    def record(self, ctx: RunContext) -> dict[str, object]:
+        """The scan result is attested, and with which gate (release.json `verification.scan`)."""
+        scan = ctx.security.scan
+        return {"scan": {"attested": True, "failOn": scan.fail_on, "onlyFixed": scan.only_fixed,
+                         "tools": [t.name for t in scan.tools]}}
+
     def fingerprint(self, ctx: RunContext) -> str:
         """The scan result attested depends on the scanners' DB builds (release records)."""
         return json.dumps(ctx.facts.get("scan-dbs", {}), sort_keys=True)

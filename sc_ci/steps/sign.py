@@ -1,5 +1,5 @@
-"""The signing and verify steps: sign one image digest with cosign (key or keyless) unless it already carries
-a valid signature by the same key or identity, then verify it right away."""
+"""The signing step: sign one image digest with cosign (key or keyless) unless it already carries a valid
+signature by the same key or identity (its verification is sc_ci.steps.verify_signature)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
-from sc_ci.errors import ScError, StepFailed, VerificationFailed
+from sc_ci.errors import StepFailed
 from sc_ci.imageref import ImageRef
-from sc_ci.results.step import Artifact, Outcome, StepResult, skipped, timed
+from sc_ci.results.step import Artifact, Outcome, StepResult, timed
 from sc_ci.sbom.multiarch import platform_manifests
+from sc_ci.signing import keys
 from sc_ci.signing.plan import SigningPlan, signer_label
-from sc_ci.signing.signers import Verifier
+from sc_ci.signing.signers import Key, Verifier
+from sc_ci.sigstore.binding import public_key_sha256
 from sc_ci.steps import attachments
 from sc_ci.steps.interface import Resource
 from sc_ci.tools import cosign as cosign_tool
@@ -78,49 +80,6 @@ def _existing(cosign: Cosign, targets: Sequence[str], plan: SigningPlan) -> tupl
     return common or frozenset(), signatures
 
 
-def verified_before(image: str, signed: StepResult, plan: SigningPlan) -> StepResult | None:
-    """A skipped signing already verified the image with the verification key or identity: the verify step's
-    result, without running cosign again (None: verification must run)."""
-    if signed.outcome is not Outcome.SKIPPED or plan.verify_key is None or plan.check_existing != plan.verify_key:
-        return None
-    key = plan.verify_key
-    summary = f"verified {signed.details.get('signatures', '1')} signature(s) with {key.label} (before signing)"
-    details = {"key": key.label, "command": consumer_command(image, key, plan.options)}
-    if "platforms" in signed.details:
-        summary += f", and its {signed.details['platforms']} platform manifest(s)"
-        details["platforms"] = signed.details["platforms"]
-    return StepResult("verify", image, Outcome.OK, summary, 0.0, None, details)
-
-
-def verify(cosign: Cosign, image: str, key: Verifier, options: SignOptions,
-           docker_config: str | None = None, platforms: Sequence[str] = ()) -> StepResult:
-    """Verify `image` against `key` (a public key or a certificate identity), and each of `platforms` (the
-    platform manifests of an index signed recursively); the result names the exact command a consumer runs."""
-
-    def action() -> tuple[str, dict[str, str]]:
-        verified = cosign.verify(image, key, options, docker_config)
-        summary = f"verified {verified.signatures} signature(s) with {key.label}"
-        details = {"key": key.label, "command": consumer_command(image, key, options),
-                   "formats": ", ".join(sorted(verified.formats))}
-        failed: list[str] = []
-        for platform in platforms:
-            try:
-                cosign.verify(platform, key, options, docker_config)
-            except ScError as exc:
-                failed.append(f"{platform}: {exc.what.removeprefix(platform + ': ')}")
-        if failed:
-            raise VerificationFailed(f"{image}: the index verifies, but {len(failed)} of its {len(platforms)} "
-                                     "platform manifest(s) do not", why="\n".join(failed),
-                                     fix="Sign the index with signing.recursive: true (cosign --recursive), so a "
-                                         "consumer pulling one platform by digest can verify it.")
-        if platforms:
-            summary += f", and its {len(platforms)} platform manifest(s)"
-            details["platforms"] = str(len(platforms))
-        return summary, details
-
-    return timed("verify", image, action)
-
-
 def consumer_command(image: str, key: Verifier, options: SignOptions) -> str:
     """The `cosign verify …` line a consumer runs (with a public key file they hold, or the identity)."""
     return cosign_tool.consumer_command(image, key, options)
@@ -150,6 +109,28 @@ class SignStep:
     def prepare(self, ctx: RunContext) -> None:
         ctx.signing_plan()
 
+    def record(self, ctx: RunContext) -> dict[str, object]:
+        """Who signed (release.json `verification.signer`): the keyless identity and issuer the token's
+        certificate carries, or the key's label and public-key fingerprint."""
+        plan = ctx.signing
+        if plan is None:
+            return {}
+        if plan.keyless:
+            who = plan.identity
+            return {"signer": {"kind": "keyless", "identity": who.identity if who else None,
+                               "identityRegexp": who.identity_regexp if who else None,
+                               "issuer": who.issuer if who else None,
+                               "issuerRegexp": who.issuer_regexp if who else None}}
+        verifier = plan.verify_key or plan.check_existing
+        fingerprint = None
+        if isinstance(verifier, Key) and (pem := keys.public_pem(verifier)) is not None:
+            try:
+                fingerprint = public_key_sha256(pem)
+            except ValueError:
+                fingerprint = None
+        label = plan.key.label if isinstance(plan.key, Key) else ""
+        return {"signer": {"kind": "key", "key": label, "publicKeySha256": fingerprint}}
+
     def _plan(self, ctx: RunContext, image: PlannedImage) -> SigningPlan:
         plan = ctx.signing_plan().with_docker_config(ctx.docker_config)
         if plan.check_existing is not None and not attachments.may_exist(ctx, image.ref, "sig", plan.options):
@@ -171,57 +152,6 @@ class SignStep:
         reused = result.outcome is Outcome.SKIPPED
         artifact = Artifact("signature", image.name, result.details.get("storage", ""), reused=reused)
         return [_replace_result(result, artifacts=(artifact,) if not result.failed else (), reused=reused)]
-
-
-class VerifyStep:
-    """`verify`: check the image signature with the verification key or identity (right after signing,
-    or on its own for `image verify`)."""
-
-    name: ClassVar[str] = "verify"
-    feature: ClassVar[Feature] = "verify"
-    tools: tuple[str, ...] = ("cosign",)
-    resource: ClassVar[Resource] = Resource.NETWORK
-    requires: ClassVar[tuple[str, ...]] = ("sign",)
-    after: ClassVar[tuple[str, ...]] = ()
-    signs: ClassVar[bool] = True
-
-    def __init__(self) -> None:
-        self._verifier: Verifier | None = None
-        self._options: SignOptions | None = None
-
-    def enabled(self, ctx: RunContext) -> bool:
-        signing = ctx.security.signing
-        return bool(signing.enabled and signing.verify.enabled)
-
-    def check(self, ctx: RunContext) -> None:
-        """Nothing to check beyond the configuration model."""
-
-    def prepare(self, ctx: RunContext) -> None:
-        if ctx.options.only_verify:
-            from sc_ci.signing import setup as signing_setup
-
-            plan = signing_setup.verification_plan(ctx.session, ctx.options.given_identity)
-            self._verifier, self._options = plan.verifier(), plan.options
-            return
-        plan = ctx.signing_plan()
-        self._verifier, self._options = plan.verify_key, plan.options
-
-    def commands(self, ctx: RunContext, image: PlannedImage) -> list[list[str]]:
-        if self._verifier is None or self._options is None:
-            return []
-        return [ctx.cosign().verify_argv(image.name, self._verifier, self._options)]
-
-    def run(self, ctx: RunContext, image: PlannedImage,
-            prior: Mapping[str, Sequence[StepResult]]) -> list[StepResult]:
-        if self._verifier is None or self._options is None:
-            return [skipped(self.name, image.name, "verification after signing is off")]
-        signed = next(iter(prior.get("sign", ())), None)
-        if signed is not None and ctx.signing is not None:
-            reused = verified_before(image.name, signed, ctx.signing)
-            if reused is not None:
-                return [_replace_result(reused, reused=True)]
-        platforms = platform_refs(ctx, image.ref) if self._options.recursive else ()
-        return [verify(ctx.cosign(), image.name, self._verifier, self._options, ctx.docker_config, platforms)]
 
 
 def platform_refs(ctx: RunContext, ref: ImageRef) -> tuple[str, ...]:

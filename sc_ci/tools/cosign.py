@@ -489,27 +489,43 @@ class Cosign:
     def verify_attestation(self, image: str, key: Verifier, predicate_type: str, opts: SignOptions,
                            docker_config: str | None = None) -> list[dict[str, object]]:
         """Verify attestations of `predicate_type`; return the decoded in-toto statements."""
+        result = self.verify_attestation_run([image], key, predicate_type, opts, docker_config)
+        if not result.ok:
+            raise _failure(result, image, "attestation verification", key, opts)
+        return decode_statements(result.stdout)
+
+    def verify_attestation_run(self, images: Sequence[str], key: Verifier, predicate_type: str, opts: SignOptions,
+                               docker_config: str | None = None) -> Completed:
+        """One `cosign verify-attestation --type T` over `images` (cosign verifies them in order and stops at
+        the first that fails; each verified image gets a `Verification for REF --` line on stderr and its
+        envelopes, one per line, on stdout)."""
         env = self.env_for(key, docker_config, opts)
+        first, rest = images[0], list(images[1:])
         if self._needs_legacy_trust(key, opts) and opts.trusted_root:
             try:
                 with legacy_trust(Path(opts.trusted_root), tlog=opts.tlog, ct_log=opts.ct_log) as legacy:
-                    argv = self.verify_attestation_argv(image, key, predicate_type, opts, legacy)
+                    argv = self.verify_attestation_argv(first, key, predicate_type, opts, legacy)
                     env.update(legacy.env)
-                    result = _run(argv, env)
+                    return _run([*argv, *rest], env)
             except (OSError, ValueError, KeyError) as exc:
                 raise ConfigError(f"cannot read the trusted root {opts.trusted_root}", why=str(exc),
                                   path="security.signing.sigstore.trustedRoot",
                                   fix="Give a trusted_root.json made with `cosign trusted-root create`.") from exc
-        elif self._needs_empty_root(key, opts):
+        if self._needs_empty_root(key, opts):
             with empty_trusted_root() as root:
-                result = _run(self.verify_attestation_argv(image, key, predicate_type, opts,
-                                                           empty_root=str(root)), env)
-        else:
-            argv = self.verify_attestation_argv(image, key, predicate_type, opts)
-            result = _run(argv, env)
-        if not result.ok:
-            raise _failure(result, image, "attestation verification", key, opts)
-        return decode_statements(result.stdout)
+                argv = self.verify_attestation_argv(first, key, predicate_type, opts, empty_root=str(root))
+                return _run([*argv, *rest], env)
+        return _run([*self.verify_attestation_argv(first, key, predicate_type, opts), *rest], env)
+
+    def verify_run(self, images: Sequence[str], key: Verifier, opts: SignOptions,
+                   docker_config: str | None = None) -> Completed:
+        """One `cosign verify` over `images` (in order, stopping at the first that fails; a
+        `Verification for REF --` line on stderr and a JSON array of payloads on stdout per verified image)."""
+        env = self.env_for(key, docker_config, opts)
+        if not self._needs_empty_root(key, opts):
+            return _run([*self.verify_argv(images[0], key, opts), *images[1:]], env)
+        with empty_trusted_root() as root:
+            return _run([*self.verify_argv(images[0], key, opts, empty_root=str(root)), *images[1:]], env)
 
     def public_key(self, key: Key) -> Secret:
         """Derive the public key of a private key (for verify-after-sign when no publicKey is given)."""

@@ -20,6 +20,7 @@ from sc_ci.signing.plan import SigningPlan
 from sc_ci.signing.setup import sigstore_options
 from sc_ci.signing.signers import CertificateIdentity, Key, Keyless, Verifier, key_from_reference, masked_key_uri
 from sc_ci.steps import sign as sign_step
+from sc_ci.steps import verify_signature
 from sc_ci.tools.cosign import (
     EMPTY_ROOT_PLACEHOLDER,
     FORMATS,
@@ -314,7 +315,7 @@ def test_signed_image_is_skipped_and_its_check_reused_as_verification() -> None:
     assert result.outcome is Outcome.SKIPPED
     assert result.summary == "already signed by cosign.key"
     assert fake.signed == []
-    reused = sign_step.verified_before(IMG, result, plan)
+    reused = verify_signature.verified_before(IMG, result, plan)
     assert reused is not None
     assert reused.outcome is Outcome.OK
     assert reused.details["command"] == f"cosign verify --key cosign.pub {IMG}"

@@ -247,12 +247,14 @@ def test_a_step_that_could_not_be_prepared_fails_on_every_image() -> None:
 
 
 def test_the_registry_lists_steps_in_the_spec_order_and_every_step_has_a_feature() -> None:
-    assert registry.names() == ("scan", "sign", "sbom", "sbom-attach", "provenance", "scan-attest", "verify")
+    assert registry.names() == ("scan", "sign", "sbom", "sbom-attach", "provenance", "scan-attest", "verify",
+                                "verify-tag", "sbom-verify", "verify-provenance", "verify-vuln")
+    assert registry.VERIFY_SIDE == ("verify-tag", "verify", "sbom-verify", "verify-provenance", "verify-vuln")
     for name in registry.names():
         assert registry.FEATURES[name] in ("scan", "signing", "sbom", "provenance", "verify")
     index = {n: i for i, n in enumerate(registry.names())}
     for cls in registry.STEPS:  # every dependency points at an earlier step (the executor's order)
-        assert all(index[d] < index[cls.name] for d in (*cls.requires, *cls.after))
+        assert all(index[d] < index[cls.name] for d in (*cls.requires, *cls.after, *getattr(cls, "reads", ())))
 
 
 def test_an_unknown_step_name_is_an_error_not_another_steps_policy() -> None:
