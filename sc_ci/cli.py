@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         args = build_parser(words).parse_args(words)
         verbose = getattr(args, "verbose", 0)
         log.setup(-1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0))
+        if env.get("GITHUB_ACTIONS") == "true":
+            secrets.when_ci_masking_needed(github.install_masking)  # keyless: the token masked once minted
         return router.dispatch(args, env)
     except ScError as exc:
         print(sanitize.neutralize(secrets.mask(exc.diagnostics())), file=sys.stderr)

@@ -147,5 +147,21 @@ def listening(listener: _Listener) -> bool:
     return _MASKER.has_listener(listener)
 
 
+_CI_MASKING: list[Callable[[], None]] = []
+
+
+def when_ci_masking_needed(install: Callable[[], None]) -> None:
+    """`install` (the CLI's: GitHub's ::add-mask:: for every secret) runs once something asks for CI masking."""
+    _CI_MASKING.append(install)
+
+
+def need_ci_masking() -> None:
+    """A credential the CI did not give us is about to exist (an OIDC token minted for this run): from now on
+    the CI log masks every secret. Called where the token is obtained; nothing happens outside such a CI."""
+    while _CI_MASKING:
+        _CI_MASKING.pop(0)()
+
+
 def reset_for_tests() -> None:
     _MASKER.clear()
+    _CI_MASKING.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sc_ci import secrets
 from sc_ci.config.loader import LoadedConfig
 from sc_ci.errors import ConfigError, ScError
 from sc_ci.services import oidc
@@ -43,6 +44,7 @@ def _keyless(session: Session, options: SignOptions) -> SigningPlan:
     if not source.available:  # fail before cosign, which would otherwise hang in a device flow
         raise ScError("keyless signing needs an OIDC identity token, and none is available",
                       why=source.detail, fix=source.fix)
+    secrets.need_ci_masking()  # GitHub: ::add-mask:: the token the moment it exists
     token = None if session.dry_run else oidc.obtain(session.ci, session.env)  # the run's one token
     verify = session.loaded.security.signing.verify
     expected: CertificateIdentity | None
