@@ -43,6 +43,8 @@ class Request:
     policy: Policy | None = None  # None: from the config
     shard: Shard | None = None
     upstream: frozenset[str] = frozenset()  # references (as given) the project does not build
+    given: Mapping[str, str] = field(default_factory=dict)  # reference → as the release recorded it (a tag)
+    services: Mapping[str, str] = field(default_factory=dict)  # reference → its compose service
 
 
 def build(ctx: RunContext, request: Request) -> Plan:
@@ -78,8 +80,8 @@ def build(ctx: RunContext, request: Request) -> Plan:
     if request.shard is not None:
         given = [ref for ref in given if request.shard.owns(str(ref))]
     resolved = resolve(ctx, given)
-    images = tuple(PlannedImage(r, str(g), str(g) not in request.upstream) for g, r in zip(given, resolved,
-                                                                                              strict=True))
+    images = tuple(PlannedImage(r, request.given.get(str(g), str(g)), str(g) not in request.upstream,
+                                request.services.get(str(g), "")) for g, r in zip(given, resolved, strict=True))
     ctx.planned = images
     policy = request.policy or Policy.from_config(ctx.session.loaded.security)
     return Plan(images, tuple(steps), tools, ctx.signing, policy, ctx.dry_run, request.shard, broken)
