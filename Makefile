@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make install          Python package + dev dependencies (editable)"
-	@echo "make system-deps      Debian packages the test bed needs (docker-registry, skopeo, umoci, rsync)"
+	@echo "make system-deps      Debian packages the test bed needs (docker-registry, skopeo, umoci, rsync, chromium)"
 	@echo "make tools            build/install the pinned cosign, syft, grype, trivy (cached by version)"
 	@echo "make demo             local registry + demo images + the release, summary printed"
 	@echo "make test             the whole test suite (unit + integration with the real tools)"
@@ -18,10 +18,10 @@ install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 
 system-deps:
-	@missing=""; for b in docker-registry skopeo umoci openssl rsync; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in docker-registry skopeo umoci openssl rsync chromium; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo umoci openssl rsync >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo umoci openssl rsync chromium >/dev/null; \
 	fi
 
 tools:

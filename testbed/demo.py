@@ -168,7 +168,16 @@ def run(env: Mapping[str, str], verbose: int = 0) -> int:
             demo_env.update({"COSIGN_PASSWORD": keys.password, "DEMO_DEFECTDOJO_KEY": dojo.api_key})
             with _cwd(project):
                 code = cli.main(argv, demo_env)
-        outputs = sorted(p.name for p in (work / "out").glob("*"))
+            if code == 0:
+                verify = ["release", "verify", "--manifest", str(work / "out" / "release.json"), "--key",
+                          str(keys.public), "--no-tlog", "--evidence", str(work / "out" / "evidence")]
+                print("\n6. verify         what a deployer runs before promoting the release (evidence for auditors)\n"
+                      "                  sc-ci release verify --manifest out/release.json --key cosign.pub "
+                      "--no-tlog --evidence out/evidence\n")
+                with _cwd(project):
+                    code = cli.main(verify + ["-v"] * verbose, demo_env)
+        outputs = sorted(p.name for p in (work / "out").glob("*") if p.is_file())
+        outputs += sorted(f"evidence/{p.name}" for p in (work / "out" / "evidence").glob("*"))
         sboms = sorted(p.name for p in (project / "sbom").glob("*.json"))
         tag = git(project, "tag", "-l")
         print(f"\nfiles written: {', '.join(outputs)}; {len(sboms)} SBOM files in sbom/")

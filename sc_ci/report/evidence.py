@@ -100,10 +100,10 @@ def _level(results: Sequence[StepResult], image: PlannedImage) -> dict[str, Any]
     return {"level": 0, "reason": "no provenance was checked"}
 
 
-def _image(image: PlannedImage, results: Sequence[StepResult]) -> dict[str, Any]:
-    mine = sorted((r for r in results if r.image == image.name),
+def _image(image: PlannedImage, release: Release) -> dict[str, Any]:
+    mine = sorted((r for r in release.results if release.owner(r.image) == image.name),
                   key=lambda r: ORDER.index(CHECKS.get(r.step, "vsa")) if CHECKS.get(r.step) in ORDER else 99)
-    checks = [_check(r) for r in mine]
+    checks = [{**_check(r), **({"subject": r.image} if r.image != image.name else {})} for r in mine]
     failed = [c for c in checks if c["status"] == "fail"]
     status = "failed" if failed else ("scanned-only" if not image.built else "verified")
     return {"image": image.given, "digest": image.name, "built": image.built, "service": image.service,
@@ -130,7 +130,7 @@ def _ssdf(images: Sequence[Mapping[str, Any]], verified: bool) -> list[dict[str,
 
 def build(release: Release, exp: Expectations, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The evidence document of one verify run. `manifest`: {"path", "sha256"} of the release manifest read."""
-    images = [_image(image, release.results) for image in release.images]
+    images = [_image(image, release) for image in release.images]
     failed = sum(1 for i in images if i["status"] == "failed")
     verified = not failed and release.verdict.exit_code == 0
     levels = [i["slsa"]["level"] for i in images if i["built"]]

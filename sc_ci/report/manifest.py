@@ -31,7 +31,7 @@ def build(release: Release, meta: Mapping[str, object] | None = None) -> Manifes
     blocking = {id(r) for r in release.verdict.blocking}
     by_image: dict[str, list[dict[str, Any]]] = {}
     for r in release.results:
-        by_image.setdefault(_owner(release, r.image), []).append(_result(r, id(r) in blocking))
+        by_image.setdefault(release.owner(r.image), []).append(_result(r, id(r) in blocking))
     images = [{"image": secrets.mask(i.given), "digest": i.name, "built": i.built, "service": i.service,
                "results": by_image.get(i.name, [])} for i in release.images]
     return {
@@ -60,15 +60,6 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return secrets.mask(value) if isinstance(value, str) else value
-
-
-def _owner(release: Release, image: str) -> str:
-    """Results of platform manifests (repo@sha256:platform) belong to their index's row."""
-    names = {i.name for i in release.images}
-    if image in names:
-        return image
-    repo = image.partition("@")[0]
-    return next((n for n in names if n.partition("@")[0] == repo), image)
 
 
 def _verdict(v: Verdict) -> dict[str, Any]:

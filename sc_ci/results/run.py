@@ -104,3 +104,12 @@ class Release:
     commands: tuple[Command, ...] = ()  # a dry run's commands (nothing was executed)
     previews: tuple[tuple[str, str], ...] = ()  # a dry run's documents (step, text), e.g. the provenance
     facts: Mapping[str, object] = field(default_factory=dict)  # what the run records for its verifiers
+
+    def owner(self, image: str) -> str:
+        """The planned image a result belongs to: itself, or the index whose platform manifest it is (the one
+        image of the run in that repository, else the first; results of platforms name their manifest)."""
+        names = [i.name for i in self.images]
+        if image in names:
+            return image
+        repo = image.partition("@")[0]
+        return next((n for n in names if n.partition("@")[0] == repo), image)
