@@ -56,7 +56,12 @@ _CI_METADATA: dict[str, dict[str, Any]] = {
                                "SourceRepositoryURI": "{{ .url }}/{{ .repository }}",
                                "SourceRepositoryDigest": "sha", "SourceRepositoryRef": "ref",
                                "BuildConfigURI": "{{ .url }}/{{ .workflow_ref }}",
-                               "GithubWorkflowRef": "ref", "GithubWorkflowSHA": "sha"},
+                               "GithubWorkflowRef": "ref", "GithubWorkflowSHA": "sha",
+                               # as Fulcio's own config/identity/config.yaml for GitHub Actions
+                               "RunnerEnvironment": "runner_environment", "BuildTrigger": "event_name",
+                               "SourceRepositoryOwnerURI": "{{ .url }}/{{ .repository_owner }}",
+                               "RunInvocationURI": "{{ .url }}/{{ .repository }}/actions/runs/{{ .run_id }}"
+                                                   "/attempts/{{ .run_attempt }}"},
         "SubjectAlternativeNameTemplate": "{{ .url }}/{{ .job_workflow_ref }}",
     },
     "gitlab-pipeline": {

@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,11 @@ from testbed.oci import Blob
 from testbed.registry import LocalRegistry
 
 if TYPE_CHECKING:
+    from testbed.keyless import KeylessBed
     from testbed.vulndb.fixtures import ServedDbs
 
 pytest_plugins = ["testbed.vulndb.fixtures"]
+RunScCi = Callable[..., subprocess.CompletedProcess[str]]
 VERSION = "3.1.4"
 BUILDER = "https://ci.example.com/release"
 SOURCE = "https://github.com/acme/shop"
@@ -244,3 +247,62 @@ def test_a_tampered_release_fails_the_right_check(tmp_path: Path, registry: Loca
     c_tag = next(ch for i in data["images"] if i["digest"] == c.by_digest for ch in i["checks"]
                  if ch["check"] == "tag")
     assert b.digest in c_tag["error"]["what"]
+
+
+def test_keyless_release_pins_identity_and_certificate_extensions(
+        tmp_path: Path, registry: LocalRegistry, keyless_bed: KeylessBed, request_token: str, vulndbs: ServedDbs,
+        run_sc_ci: RunScCi) -> None:
+    """Signed keyless by a GitHub-shaped token through the real Fulcio; verified with the exact identity and the
+    certificate's extensions (read from the stored certificate) pinned. An identity or a pin that differs only in
+    its ref or in the repository owner fails the signature check."""
+    image = push_image(registry.host, "service-6", repository=f"keyless-{secrets.token_hex(3)}/app", tag="1.0.0")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "security.yaml").write_text(
+        "security:\n"
+        "  scan:\n    enabled: true\n    tools: [grype]\n    attest: true\n"
+        f"    db:\n      cacheDir: {tmp_path / 'vulndb'}\n      grypeUpdateUrl: {vulndbs.grype_update_url}\n"
+        "  signing:\n    enabled: true\n    keyless: true\n"
+        "  sbom:\n    enabled: true\n    format: cyclonedx-json\n"
+        "  provenance:\n    enabled: true\n")
+    out = work / "out"
+    env = {**keyless_bed.github_env(request_token), "GITHUB_OUTPUT": str(tmp_path / "o1"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "s1")}
+    done = run_sc_ci("release", "create", "--config", "security.yaml", "-i", image.ref, "--version", "1.0.0",
+                     "--output", str(out), "--no-tag", env=env, cwd=work)
+    assert done.returncode == 0, done.stdout + done.stderr
+    identity, issuer = keyless_bed.github_identity, keyless_bed.github.url
+    origin = keyless_bed.github.origin
+    trust = keyless_bed.sigstore_env()  # the verifier's own trust: the private Fulcio's root, no Rekor
+
+    def verify(*flags: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        evidence_dir = tmp_path / f"ev-{secrets.token_hex(3)}"
+        result = run_sc_ci("release", "verify", "--manifest", str(out / "release.json"), "--no-tlog",
+                           "--certificate-oidc-issuer", issuer, "--evidence", str(evidence_dir), *flags,
+                           env=trust, cwd=work)
+        return result, json.loads((evidence_dir / "evidence.json").read_text())
+
+    ok, data = verify("--certificate-identity", identity, "--source-repo", f"{origin}/acme/app",
+                      "--source-ref", "refs/heads/main", "--runner-environment", "github-hosted",
+                      "--build-signer", identity)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert checks(data, image.by_digest) == {"tag": "pass", "signature": "pass", "sbom": "pass",
+                                             "provenance": "pass", "vuln": "pass"}
+    entry = data["images"][0]
+    signature = next(c for c in entry["checks"] if c["check"] == "signature")
+    assert signature["found"]["identity"] == identity
+    assert signature["found"]["runnerEnvironment"] == "github-hosted"
+    assert signature["found"]["sourceRepositoryRef"] == "refs/heads/main"
+    cert = signature["artifacts"][0]["signer"]
+    assert cert["kind"] == "keyless"
+    assert cert["extensions"]["sourceRepositoryDigest"] == "3b9f1a7c" * 5
+    assert entry["slsa"]["level"] == 2, entry["slsa"]  # a hosted platform's signature; not an isolated builder
+
+    other_ref = identity.replace("@refs/heads/main", "@refs/heads/main-evil")
+    other_owner = identity.replace("/acme/app/", "/acme-evil/app/")
+    for flags in (("--certificate-identity", other_ref), ("--certificate-identity", other_owner),
+                  ("--certificate-identity", identity, "--source-ref", "refs/heads/release"),
+                  ("--certificate-identity", identity, "--source-repo", f"{origin}/acme-evil/app")):
+        failed, data = verify(*flags)
+        assert failed.returncode == 1, (flags, failed.stdout + failed.stderr)
+        assert checks(data, image.by_digest)["signature"] == "fail", flags
