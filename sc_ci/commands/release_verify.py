@@ -19,7 +19,7 @@ from sc_ci.errors import UsageError
 from sc_ci.report import evidence, evidence_text, github
 from sc_ci.report import publish as publishing
 from sc_ci.session import Session, open_session
-from sc_ci.steps.registry import VERIFY_SIDE
+from sc_ci.steps.registry import VERIFY_SIDE, VSA
 from sc_ci.verify import manifest as manifest_io
 from sc_ci.verify import setup
 from sc_ci.verify.manifest import ReleaseRecord
@@ -69,6 +69,10 @@ def register(rel_sub: argparse._SubParsersAction[common.Parser]) -> None:
     p.add_argument("--sbom-format", dest="sbom_formats", action="append", default=[],
                    choices=("cyclonedx-json", "spdx-json", "syft-json"), help="SBOM formats required (repeatable)")
     p.add_argument("--evidence", metavar="DIR", help="write evidence.json, evidence.md, evidence.html here")
+    p.add_argument("--attest-vsa", action="store_true",
+                   help="attach a signed SLSA Verification Summary Attestation to each image (signed as "
+                        "security.signing says: its key, or keyless in CI; or --vsa-key)")
+    p.add_argument("--vsa-key", metavar="KEY", help="private key for --attest-vsa: file, env://VAR or KMS URI")
     common.tlog(p)
     common.common(p)
     p.set_defaults(run=verify)
@@ -107,6 +111,10 @@ def _session(args: argparse.Namespace, env: Mapping[str, str], record: ReleaseRe
             flags[key] = getattr(args, attr)
     if args.tlog is not None:
         flags["signing.sigstore.transparencyLog"] = args.tlog
+    if args.vsa_key:
+        if not args.attest_vsa:
+            raise UsageError("--vsa-key without --attest-vsa", fix="Add --attest-vsa, or drop --vsa-key.")
+        flags["signing.privateKey"] = args.vsa_key
     session = open_session(args, env, flags, need_images=record is None)
     if record is None:
         return session
@@ -119,11 +127,11 @@ def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     record = _record(args)
     session = _session(args, env, record)
     expectations = setup.expectations(session, _given(args), record)
-    steps = (["scan"] if expectations.rescan else []) + list(VERIFY_SIDE)
+    steps = (["scan"] if expectations.rescan else []) + list(VERIFY_SIDE) + ([VSA] if args.attest_vsa else [])
     given = {i.ref.by_digest: i.given for i in record.images} if record else {}
     services = {i.ref.by_digest: i.service for i in record.images if i.service} if record else {}
     request = Request(steps, Policy.closed(), upstream=session.upstream, given=given, services=services)
-    options = RunOptions(expectations=expectations)
+    options = RunOptions(expectations=expectations, attest_vsa=args.attest_vsa)
     release = engine_run.execute(session, request, options, session.loaded.runtime.cache_dir)
     if release.dry_run:
         print("dry run: nothing was verified; the verify steps would check each image:")

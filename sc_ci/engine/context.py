@@ -42,6 +42,7 @@ class RunOptions:
     given_identity: identity.Given | None = None  # verify commands: --certificate-* flags
     only_verify: bool = False  # `image verify`: the verify step checks signatures, nothing is signed
     expectations: Expectations | None = None  # the verify side: what every verify step checks against
+    attest_vsa: bool = False  # `release verify --attest-vsa`: a signed verification summary per image
     sbom_format: str | None = None  # `sbom verify --format`: the one format checked
     sbom_local: object = None  # `sbom verify --sbom FILE`: the parsed local SBOM the attested one must equal
 

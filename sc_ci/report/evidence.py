@@ -19,7 +19,7 @@ from sc_ci.results.run import PlannedImage, Release
 from sc_ci.results.step import Outcome, StepResult
 from sc_ci.results.verify import CheckEvidence, Level
 from sc_ci.verify import ssdf
-from sc_ci.verify.expect import Expectations, Pin
+from sc_ci.verify.expect import Expectations
 
 SCHEMA = "sc-ci/evidence/v1"
 #: the verify steps' result names → the check they stand for (a `--rescan` is the vuln check's input)
@@ -43,26 +43,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def _pin(pin: Pin | None) -> dict[str, str] | None:
-    return None if pin is None else {"value": pin.value, "match": pin.match, "source": pin.source}
-
-
-def expected(exp: Expectations) -> dict[str, Any]:
-    signer = exp.signer
-    who: dict[str, Any] = {"kind": signer.kind, "source": signer.source}
-    if signer.kind == "key":
-        who["key"] = signer.key_label
-    else:
-        who.update({"identity": _pin(signer.identity), "issuer": _pin(signer.issuer),
-                    "certificate": {k: _pin(v) for k, v in signer.certificate.items()}})
-    return {"signer": who, "builderId": _pin(exp.builder_id), "sourceRepository": _pin(exp.source_repo),
-            "sourceRef": _pin(exp.source_ref), "gitCommit": _pin(exp.git_sha),
-            "trustedBuilders": [_pin(p) for p in exp.trusted_builders],
-            "sbomFormats": list(exp.sbom_formats), "sbomFormatsSource": exp.sbom_source,
-            "maxScanAgeSeconds": int(exp.max_scan_age.total_seconds()), "failOn": _pin(exp.fail_on),
-            "rescan": exp.rescan}
 
 
 def _check(result: StepResult) -> dict[str, Any]:
@@ -140,7 +120,7 @@ def build(release: Release, exp: Expectations, manifest: Mapping[str, Any] | Non
         "verifiedAt": release.finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seconds": round(release.seconds, 3),
         "verifier": {"name": "sc-ci", "version": __version__, "tools": dict(release.tools)},
-        "expected": expected(exp),
+        "expected": exp.describe(),
         "verdict": {"status": "verified" if verified else "failed", "exitCode": release.verdict.exit_code,
                     "images": len(images), "failedImages": failed,
                     "failedChecks": sum(1 for i in images for c in i["checks"] if c["status"] == "fail")},

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sc_ci.config.model import Feature
 from sc_ci.errors import UsageError
+from sc_ci.steps.attest_vsa import VsaStep
 from sc_ci.steps.interface import Step
 from sc_ci.steps.provenance import ProvenanceStep
 from sc_ci.steps.sbom import SbomAttachStep, SbomStep
@@ -36,11 +37,13 @@ STEPS: tuple[type[Step], ...] = (
     SbomVerifyStep,
     ProvenanceVerifyStep,
     VulnVerifyStep,
+    VsaStep,
 )
 
-#: What `release verify` runs (and `--rescan` adds "scan" before them).
+#: What `release verify` runs (`--rescan` adds "scan" before them, `--attest-vsa` the VSA after them).
 VERIFY_SIDE: tuple[str, ...] = (TagVerifyStep.name, VerifyStep.name, SbomVerifyStep.name, ProvenanceVerifyStep.name,
                                 VulnVerifyStep.name)
+VSA = VsaStep.name
 
 #: The policy feature of every result name.
 FEATURES: Mapping[str, Feature] = {cls.name: cls.feature for cls in STEPS}

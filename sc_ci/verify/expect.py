@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sc_ci.provenance.check import same_repository
 from sc_ci.signing.signers import Key
@@ -102,10 +102,31 @@ class Expectations:
     rescan: bool = False
     release: Mapping[str, str] = field(default_factory=dict)  # version, stack, environment, tag (shown only)
 
+    def describe(self) -> dict[str, Any]:
+        """Every expectation with where it came from, as plain values (the evidence's `expected`, and what the
+        VSA's policy digest is taken over)."""
+        signer = self.signer
+        who: dict[str, Any] = {"kind": signer.kind, "source": signer.source}
+        if signer.kind == "key":
+            who["key"] = signer.key_label
+        else:
+            who.update({"identity": _plain(signer.identity), "issuer": _plain(signer.issuer),
+                        "certificate": {k: _plain(v) for k, v in signer.certificate.items()}})
+        return {"signer": who, "builderId": _plain(self.builder_id), "sourceRepository": _plain(self.source_repo),
+                "sourceRef": _plain(self.source_ref), "gitCommit": _plain(self.git_sha),
+                "trustedBuilders": [_plain(p) for p in self.trusted_builders],
+                "sbomFormats": list(self.sbom_formats), "sbomFormatsSource": self.sbom_source,
+                "maxScanAgeSeconds": int(self.max_scan_age.total_seconds()), "failOn": _plain(self.fail_on),
+                "rescan": self.rescan}
+
     def provenance_pins(self) -> dict[str, Pin]:
         return {name: pin for name, pin in (("builder id", self.builder_id), ("source repository", self.source_repo),
                                             ("source ref", self.source_ref), ("git commit", self.git_sha))
                 if pin is not None}
+
+
+def _plain(pin: Pin | None) -> dict[str, str] | None:
+    return None if pin is None else {"value": pin.value, "match": pin.match, "source": pin.source}
 
 
 DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")

@@ -4,6 +4,7 @@ report (JSON against its schema, Markdown, HTML), and tampered releases each fai
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -306,3 +307,32 @@ def test_keyless_release_pins_identity_and_certificate_extensions(
         failed, data = verify(*flags)
         assert failed.returncode == 1, (flags, failed.stdout + failed.stderr)
         assert checks(data, image.by_digest)["signature"] == "fail", flags
+
+
+def test_attest_vsa_attaches_a_summary_plain_cosign_verifies(released: Released, cosign: Path, cosign_v2: Path,
+                                                            tmp_path: Path) -> None:
+    result = released.verify("--attest-vsa", "--vsa-key", str(released.keys.private), evidence=tmp_path,
+                             env={"COSIGN_PASSWORD": released.keys.password})
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads((tmp_path / "evidence.json").read_text())
+    for image in released.images.values():
+        assert checks(data, image.by_digest)["vsa"] == "pass"
+        for binary in (cosign, cosign_v2):
+            done = subprocess.run([str(binary), "verify-attestation", "--key", str(released.keys.public),
+                                   "--type", "https://slsa.dev/verification_summary/v1",
+                                   "--insecure-ignore-tlog=true", image.by_digest],
+                                  capture_output=True, text=True, check=False, timeout=120)
+            assert done.returncode == 0, (binary, done.stderr)
+            statements = [json.loads(base64.b64decode(json.loads(line)["payload"]))
+                          for line in done.stdout.splitlines() if line.strip()]
+            vsa = next(s for s in statements if s["predicateType"] == "https://slsa.dev/verification_summary/v1")
+            predicate = vsa["predicate"]
+            assert predicate["verificationResult"] == "PASSED"
+            assert predicate["verifiedLevels"] == ["SLSA_BUILD_LEVEL_1"]
+            assert image.digest.replace(":", "%3A") in predicate["resourceUri"]
+            assert predicate["inputAttestations"]
+            assert all(len(i["digest"]["sha256"]) == 64 for i in predicate["inputAttestations"])
+            assert predicate["policy"]["digest"]["sha256"]
+            assert vsa["subject"][0]["digest"]["sha256"] == image.digest.removeprefix("sha256:")
+    upstream = checks(data, released.upstream.by_digest)
+    assert upstream["vsa"] == "skipped"  # upstream images are never attested
