@@ -134,7 +134,8 @@ def main() -> None:
             for _ in range(rounds):  # timed as a CI step runs it: a fresh Python process, start-up included
                 inside.append(in_process(verify, env)[0])
                 started = time.monotonic()
-                profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+                where = os.environ.get("BENCH_PROFILE")  # a file: profile the command there (cProfile)
+                profile = ["-m", "cProfile", "-o", where] if where else []
                 subprocess.run([sys.executable, *profile, "-m", "sc_ci", *verify], env=env, check=True,
                                capture_output=True)
                 engine.append(time.monotonic() - started)
