@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import math
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -210,14 +211,29 @@ def _one_line(exc: BaseException | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_CEILING: list[float] = []  # `at_most` budgets in force (process-wide: the work runs in pool threads)
+
+
+@contextlib.contextmanager
+def at_most(seconds: float) -> Iterator[None]:
+    """Every call's budget is at most `seconds` meanwhile (a dry run looks at the registry, never waits on it)."""
+    _CEILING.append(seconds)
+    try:
+        yield
+    finally:
+        _CEILING.remove(seconds)
+
+
 def default_budget() -> float:
-    """BUDGET, or SC_CI_RETRY_BUDGET (seconds, 0 to 600: 0 means one attempt) when set and readable."""
+    """BUDGET, or SC_CI_RETRY_BUDGET (seconds, 0 to 600: 0 means one attempt) when set and readable; never more
+    than an `at_most` in force."""
     raw = os.environ.get(BUDGET_VAR, "").strip()
     try:
         value = float(raw) if raw else BUDGET
     except ValueError:
-        return BUDGET
-    return min(600.0, max(0.0, value)) if math.isfinite(value) else BUDGET
+        value = BUDGET
+    value = min(600.0, max(0.0, value)) if math.isfinite(value) else BUDGET
+    return min([value, *_CEILING])
 
 
 def call(fn: Callable[[], T], *, budget: float | None = None, attempts: int | None = None,

@@ -123,6 +123,13 @@ def generic(env: Mapping[str, str]) -> OIDCSource | None:
         )
     path = get(env, TOKEN_FILE_VAR)
     if path is not None:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            from sc_ci import sanitize
+            from sc_ci.errors import UsageError
+
+            raise UsageError(f"{TOKEN_FILE_VAR} is not a usable path: {sanitize.one_line(path, 120)}",
+                             why="it holds a line break or another control character",
+                             fix=f"Set {TOKEN_FILE_VAR} to the path of the file holding the OIDC token (one line).")
         return OIDCSource(
             kind=OIDCKind.TOKEN_FILE,
             available=True,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sc_ci import ci, config
+from sc_ci import ci, config, sanitize
 from sc_ci.ci.interface import CIContext
 from sc_ci.commands import common, router
 from sc_ci.config.model import SecurityConfig
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _line(c: Check) -> str:
     mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
-    text = f"  {mark} {c.name:<10} {c.detail}"
+    text = f"  {mark} {c.name:<10} {sanitize.one_line(c.detail, 400)}"
     if not c.ok and c.fix:
         text += "\n       fix: " + c.fix.strip().replace("\n", "\n            ")
     return text

@@ -235,8 +235,19 @@ def to_error(issues: Sequence[Issue], *, subject: str = "the security configurat
     if len(issues) == 1:
         only = issues[0]
         return ConfigError(only.problem, path=only.path, why=only.where, fix=only.fix)
-    why = "\n".join(f"- {i.path}: {i.problem}" + (f" ({i.where})" if i.where else "") for i in issues)
-    fix = "\n".join(f"- {i.path}:\n{_indent(i.fix)}" for i in issues if i.fix)
+    shown_issues = list(issues[:MAX_LISTED])
+    why = "\n".join(f"- {i.path}: {i.problem}" + (f" ({i.where})" if i.where else "") for i in shown_issues)
+    if len(issues) > MAX_LISTED:
+        why += f"\n- … and {len(issues) - MAX_LISTED} more"
+    # unknown keys without a likely meant one share one fix (each one's list of allowed keys is a screenful)
+    unknown = [i for i in issues if i.fix.startswith(_REMOVE)]
+    fixes = [f"- {i.path}:\n{_indent(i.fix)}" for i in shown_issues if i.fix and i not in unknown]
+    if len(unknown) > 1:
+        fixes.append(f"- remove the {len(unknown)} unknown keys (the keys of each section: "
+                     "docs/configuration.md#the-security-keys)")
+    elif unknown:
+        fixes.append(f"- {unknown[0].path}:\n{_indent(unknown[0].fix)}")
+    fix = "\n".join(fixes)
     error = ConfigError(f"{len(issues)} problems in {subject}", why=why, fix=fix)
     error.path = issues[0].path  # set after construction so the headline is not prefixed with one path
     return error
@@ -258,6 +269,8 @@ def _indent(text: str) -> str:
 
 
 _NO_FIX: Any = object()
+_REMOVE = "remove it; "
+MAX_LISTED = 20  # problems listed one by one; the rest are counted (one screen, not a scroll)
 _Explained = tuple[Loc, str, Loc, object, str]
 
 
@@ -287,7 +300,7 @@ def _extra(loc: Loc, value: object, err: ErrorDetails, root: type[BaseModel]) ->
     if guess:
         shown_value = "..." if guess in SECRET_FIELDS else value
         return loc, f"unknown key {loc[-1]!r} (did you mean {guess!r}?)", (*loc[:-1], guess), shown_value, ""
-    return loc, f"unknown key {loc[-1]!r}", loc, _NO_FIX, f"remove it; {listing}"
+    return loc, f"unknown key {loc[-1]!r}", loc, _NO_FIX, f"{_REMOVE}{listing}"
 
 
 def _literal(loc: Loc, value: object, err: ErrorDetails, root: type[BaseModel]) -> _Explained:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Annotated, Any, Literal, Self, get_args
@@ -40,6 +41,13 @@ SigningStorage = Literal["referrers", "legacy", "both"]
 SHORTHANDS: dict[tuple[str | int, ...], str] = {("sbom", "attach"): "enabled"}
 
 
+def _one_line(value: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):  # a URL, path, name or identity is one line
+        raise Invalid("holds a line break or another control character",
+                      fix="write the value on one line (a URL, a path, a name or an identity never spans lines)")
+    return value
+
+
 def _no_refs(value: str) -> str:
     if contains_ref(value):
         raise Invalid(
@@ -58,6 +66,9 @@ def _lower(value: object) -> object:
 
 
 def _http_url(value: str) -> str:
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):  # urlsplit would silently drop \n, \r and \t
+        raise Invalid("is not an http(s) URL: it holds whitespace or a control character",
+                      fix="use a full URL on one line, e.g. https://token.actions.githubusercontent.com")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise Invalid(f"{value!r} is not an http(s) URL", fix="use a full URL, e.g. https://defectdojo.example.com")
@@ -98,7 +109,8 @@ def _api_key(value: object) -> KeySpec:
     return parse_key_spec(value, field="apiKey", kms=False)
 
 
-Text = Annotated[str, AfterValidator(_no_refs)]
+Text = Annotated[str, AfterValidator(_no_refs), AfterValidator(_one_line)]
+Prose = Annotated[str, AfterValidator(_no_refs)]  # free text that may span lines (an ignore's reason)
 OptText = Annotated[Text | None, BeforeValidator(_blank_to_none)]
 OptRegexp = Annotated[OptText, AfterValidator(_opt_regexp)]
 OptUrl = Annotated[Annotated[str, AfterValidator(_http_url)] | None, BeforeValidator(_blank_to_none)]
@@ -263,6 +275,8 @@ def byte_size(value: object) -> object:
                 f"{value!r} is not a size", fix="maxSize: 4MiB  (or bytes: 4194304; units B KB KiB MB MiB GB GiB)"
             )
         number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if not math.isfinite(number) or number * _UNITS[unit] > 2**53:
+        raise Invalid(f"{value!r} is not a size", fix="maxSize: 4MiB  (a finite size: bytes or B KB KiB MB MiB GB GiB)")
     size = int(number * _UNITS[unit])
     if size <= 0:
         raise Invalid(f"{value!r} is not a size above zero", fix="maxSize: 4MiB")
@@ -452,7 +466,7 @@ class ScanIgnore(Section):
     """One accepted finding: which vulnerability (and optionally package), why, and until when."""
 
     id: RequiredText
-    reason: RequiredText
+    reason: Annotated[Prose, AfterValidator(_required_text)]
     expires: date | None = None
     package: OptText = None
 

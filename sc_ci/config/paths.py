@@ -72,6 +72,13 @@ def confine(path: Path, root: Path, *, what: str, key: str, where: str, regular:
 
     The refusal names the path as the repository wrote it (escaped), never the content of the target.
     """
+    if not str(path).isprintable():  # a NUL byte never reaches the OS; a line break never reaches a log
+        raise ConfigError(
+            f"{what} {shown(str(path), 160)} has control characters in its name",
+            path=key,
+            why=f"in {where}; such names could forge lines in CI logs (and a NUL byte cannot name a file)",
+            fix="rename the file to a plain name",
+        )
     real = Path(os.path.realpath(path))
     if not str(real).isprintable():
         raise ConfigError(

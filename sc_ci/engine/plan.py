@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sc_ci.steps.registry as registry
-from sc_ci import parallel
+from sc_ci import parallel, retry
 from sc_ci.engine.context import RunContext
 from sc_ci.engine.policy import Policy
 from sc_ci.errors import EXIT_FAILED, ScError
@@ -15,6 +15,8 @@ from sc_ci.imageref import ImageRef
 from sc_ci.results.run import PlannedImage, Shard
 from sc_ci.signing.plan import SigningPlan
 from sc_ci.steps.interface import Step
+
+DRY_RUN_BUDGET = 5.0  # seconds a dry run gives each registry lookup, retries included
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,11 @@ def build(ctx: RunContext, request: Request) -> Plan:
     given = list(ctx.session.images)
     if request.shard is not None:
         given = [ref for ref in given if request.shard.owns(str(ref))]
-    resolved = resolve(ctx, given)
+    if ctx.dry_run:  # a dry run looks the digests up, but never waits out a registry that does not answer
+        with retry.at_most(DRY_RUN_BUDGET):
+            resolved = resolve(ctx, given)
+    else:
+        resolved = resolve(ctx, given)
     images = tuple(PlannedImage(r, request.given.get(str(g), str(g)), str(g) not in request.upstream,
                                 request.services.get(str(g), "")) for g, r in zip(given, resolved, strict=True))
     ctx.planned = images

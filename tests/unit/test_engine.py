@@ -248,7 +248,7 @@ def test_a_step_that_could_not_be_prepared_fails_on_every_image() -> None:
 
 def test_the_registry_lists_steps_in_the_spec_order_and_every_step_has_a_feature() -> None:
     assert registry.names() == ("scan", "sign", "sbom", "sbom-attach", "provenance", "scan-attest", "verify",
-                                "verify-tag", "sbom-verify", "verify-provenance", "verify-vuln")
+                                "verify-tag", "sbom-verify", "verify-provenance", "verify-vuln", "attest-vsa")
     assert registry.VERIFY_SIDE == ("verify-tag", "verify", "sbom-verify", "verify-provenance", "verify-vuln")
     for name in registry.names():
         assert registry.FEATURES[name] in ("scan", "signing", "sbom", "provenance", "verify")
