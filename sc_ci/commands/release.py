@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from sc_ci.commands import common, output, release_verify, router
+from sc_ci.commands import common, output, release_policy, release_verify, router
 from sc_ci.engine import gittag
 from sc_ci.engine import run as engine_run
 from sc_ci.engine.context import RunOptions
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction[common.Parser]) -> None:
     common.common(p)
     p.set_defaults(run=create)
     release_verify.register(rel_sub)
+    release_policy.register(rel_sub)
     p = common.add_subparser(rel_sub, "merge", "one summary and verdict from shards' release.json", EPILOG_MERGE)
     p.add_argument("manifests", nargs="+", metavar="RELEASE.json")
     p.add_argument("-o", "--output", help="directory for the merged release.json")

@@ -42,6 +42,22 @@ written to the registry. exit 0 all verified, 1 a check failed, 2 usage or confi
 
 def register(rel_sub: argparse._SubParsersAction[common.Parser]) -> None:
     p = common.add_subparser(rel_sub, "verify", "verify every image of a release; the compliance evidence", EPILOG)
+    expectation_flags(p)
+    p.add_argument("--max-scan-age", metavar="AGE", help="oldest scan accepted: 30m, 36h, 7d, 2w (default 7d)")
+    p.add_argument("--fail-on", help="severity at or above which a finding fails (default: the release's failOn)")
+    p.add_argument("--rescan", action="store_true", default=None, help="scan again with today's DB")
+    p.add_argument("--evidence", metavar="DIR", help="write evidence.json, evidence.md, evidence.html here")
+    p.add_argument("--attest-vsa", action="store_true",
+                   help="attach a signed SLSA Verification Summary Attestation to each image (signed as "
+                        "security.signing says: its key, or keyless in CI; or --vsa-key)")
+    p.add_argument("--vsa-key", metavar="KEY", help="private key for --attest-vsa: file, env://VAR or KMS URI")
+    common.tlog(p)
+    common.common(p)
+    p.set_defaults(run=verify)
+
+
+def expectation_flags(p: common.Parser) -> None:
+    """What both `release verify` and `release policy` read: the release, the signer, the build facts."""
     p.add_argument("-m", "--manifest", metavar="RELEASE.json",
                    help="the release manifest release create wrote (default ./release.json when no image is given)")
     common.images(p)
@@ -63,22 +79,11 @@ def register(rel_sub: argparse._SubParsersAction[common.Parser]) -> None:
                    help="keyless: Fulcio Runner Environment")
     p.add_argument("--trusted-builder", dest="trusted_builders", action="append", default=[], metavar="GLOB",
                    help="an isolated builder whose keyless provenance reaches SLSA Build L3 (repeatable)")
-    p.add_argument("--max-scan-age", metavar="AGE", help="oldest scan accepted: 30m, 36h, 7d, 2w (default 7d)")
-    p.add_argument("--fail-on", help="severity at or above which a finding fails (default: the release's failOn)")
-    p.add_argument("--rescan", action="store_true", default=None, help="scan again with today's DB")
     p.add_argument("--sbom-format", dest="sbom_formats", action="append", default=[],
                    choices=("cyclonedx-json", "spdx-json", "syft-json"), help="SBOM formats required (repeatable)")
-    p.add_argument("--evidence", metavar="DIR", help="write evidence.json, evidence.md, evidence.html here")
-    p.add_argument("--attest-vsa", action="store_true",
-                   help="attach a signed SLSA Verification Summary Attestation to each image (signed as "
-                        "security.signing says: its key, or keyless in CI; or --vsa-key)")
-    p.add_argument("--vsa-key", metavar="KEY", help="private key for --attest-vsa: file, env://VAR or KMS URI")
-    common.tlog(p)
-    common.common(p)
-    p.set_defaults(run=verify)
 
 
-def _given(args: argparse.Namespace) -> setup.Given:
+def given(args: argparse.Namespace) -> setup.Given:
     if args.key and any((args.certificate_identity, args.certificate_identity_regexp,
                          args.certificate_oidc_issuer, args.certificate_oidc_issuer_regexp)):
         raise UsageError("--key and --certificate-* exclude each other",
@@ -87,11 +92,12 @@ def _given(args: argparse.Namespace) -> setup.Given:
     return setup.Given(args.key, args.certificate_identity, args.certificate_identity_regexp,
                        args.certificate_oidc_issuer, args.certificate_oidc_issuer_regexp, args.source_repo,
                        args.source_ref, args.git_sha, args.builder_id, args.build_signer, args.runner_environment,
-                       tuple(args.trusted_builders), args.max_scan_age, args.fail_on, args.rescan,
+                       tuple(args.trusted_builders), getattr(args, "max_scan_age", None),
+                       getattr(args, "fail_on", None), getattr(args, "rescan", None),
                        tuple(args.sbom_formats))
 
 
-def _record(args: argparse.Namespace) -> ReleaseRecord | None:
+def record_of(args: argparse.Namespace) -> ReleaseRecord | None:
     if args.manifest:
         return manifest_io.load(Path(args.manifest))
     if args.images or args.stack:
@@ -104,14 +110,14 @@ def _record(args: argparse.Namespace) -> ReleaseRecord | None:
     return manifest_io.load(default)
 
 
-def _session(args: argparse.Namespace, env: Mapping[str, str], record: ReleaseRecord | None) -> Session:
+def session_of(args: argparse.Namespace, env: Mapping[str, str], record: ReleaseRecord | None) -> Session:
     flags: dict[str, object] = {"signing.enabled": False, "scan.upload.defectdojo.enabled": False}
     for attr, key in (("registry", "registry"), ("image_version", "version")):
         if getattr(args, attr, None):
             flags[key] = getattr(args, attr)
     if args.tlog is not None:
         flags["signing.sigstore.transparencyLog"] = args.tlog
-    if args.vsa_key:
+    if getattr(args, "vsa_key", None):
         if not args.attest_vsa:
             raise UsageError("--vsa-key without --attest-vsa", fix="Add --attest-vsa, or drop --vsa-key.")
         flags["signing.privateKey"] = args.vsa_key
@@ -124,13 +130,13 @@ def _session(args: argparse.Namespace, env: Mapping[str, str], record: ReleaseRe
 
 
 def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    record = _record(args)
-    session = _session(args, env, record)
-    expectations = setup.expectations(session, _given(args), record)
+    record = record_of(args)
+    session = session_of(args, env, record)
+    expectations = setup.expectations(session, given(args), record)
     steps = (["scan"] if expectations.rescan else []) + list(VERIFY_SIDE) + ([VSA] if args.attest_vsa else [])
-    given = {i.ref.by_digest: i.given for i in record.images} if record else {}
+    as_given = {i.ref.by_digest: i.given for i in record.images} if record else {}
     services = {i.ref.by_digest: i.service for i in record.images if i.service} if record else {}
-    request = Request(steps, Policy.closed(), upstream=session.upstream, given=given, services=services)
+    request = Request(steps, Policy.closed(), upstream=session.upstream, given=as_given, services=services)
     options = RunOptions(expectations=expectations, attest_vsa=args.attest_vsa)
     release = engine_run.execute(session, request, options, session.loaded.runtime.cache_dir)
     if release.dry_run:

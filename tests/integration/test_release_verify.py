@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 
+from testbed import crds
 from testbed.demo import git
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
@@ -336,3 +338,22 @@ def test_attest_vsa_attaches_a_summary_plain_cosign_verifies(released: Released,
             assert vsa["subject"][0]["digest"]["sha256"] == image.digest.removeprefix("sha256:")
     upstream = checks(data, released.upstream.by_digest)
     assert upstream["vsa"] == "skipped"  # upstream images are never attested
+
+
+@pytest.mark.parametrize("fmt", ["kyverno", "policy-controller"])
+def test_release_policy_from_the_manifest_matches_the_crds(released: Released, fmt: str, tmp_path: Path) -> None:
+    out = tmp_path / "policy.yaml"
+    result = sc_ci("release", "policy", "--format", fmt, "--manifest", str(released.manifest_path), "--key",
+                   str(released.keys.public), "--no-tlog", "--output", str(out), cwd=released.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = yaml.safe_load(out.read_text())
+    assert crds.schema_errors(fmt, document) == []
+    assert (crds.kyverno_errors if fmt == "kyverno" else crds.policy_controller_errors)(document) == []
+    text = out.read_text()
+    assert released.keys.public.read_text().strip().splitlines()[1] in text
+    for image in released.images.values():
+        assert f"{image.host}/{image.repository}@*" in text
+    assert released.upstream.repository not in text  # upstream images are not the release's to admit
+    for predicate in ("https://cyclonedx.org/bom", "https://spdx.dev/Document", "https://slsa.dev/provenance/v1",
+                      "https://cosign.sigstore.dev/attestation/vuln/v1", BUILDER):
+        assert predicate in text
