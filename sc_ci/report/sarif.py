@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from sc_ci.scan.gate import Suppressed, Verdict
 from sc_ci.scan.interface import Finding, Severity, worst
@@ -88,6 +89,18 @@ def _rule(rule_id: str, findings: Sequence[Finding]) -> dict[str, Any]:
     return rule
 
 
+def artifact_uri(finding: Finding, image_name: str, dockerfile: str | None) -> str:
+    """A valid relative URI reference (RFC 3986 §4.2; the SARIF Multitool's SARIF1002 checks it): the Dockerfile
+    in the repository when known (code scanning links to it); else where the package lives inside the image
+    (as grype's own SARIF locates container findings), under the image name; the image name's `host:port` colon
+    percent-encoded, since a first path segment with a colon would read as a URI scheme."""
+    if dockerfile:
+        return quote(dockerfile.lstrip("/"), safe="/")
+    base = quote(image_name, safe="/")
+    location = finding.location.split(":", 1)[0].strip() if finding.location else ""
+    return f"{base}/{quote(location.lstrip('/'), safe='/')}" if location.startswith("/") else base
+
+
 def _result(finding: Finding, rule_index: int, image: str, image_name: str, dockerfile: str | None,
             suppressed: Suppressed | None) -> dict[str, Any]:
     fixes = ", ".join(finding.fix_versions)
@@ -101,7 +114,7 @@ def _result(finding: Finding, rule_index: int, image: str, image_name: str, dock
         "message": {"text": _clip(message)},
         "locations": [{
             "physicalLocation": {
-                "artifactLocation": {"uri": dockerfile.lstrip("/") if dockerfile else image_name},
+                "artifactLocation": {"uri": artifact_uri(finding, image_name, dockerfile)},
                 "region": {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1},
             },
             "logicalLocations": [

@@ -88,11 +88,27 @@ def test_sarif_security_severity_from_cvss_or_mapping_and_stable() -> None:
     rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
     assert rules["CVE-2019-1549"]["properties"]["security-severity"] == "5.3"  # highest CVSS (nvd v3)
     assert rules["CVE-2024-99999"]["properties"]["security-severity"] == "9.3"
-    assert log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
-        "registry.example.com/team/app"  # no Dockerfile given: the image
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert "registry.example.com/team/app/var/lib/dpkg/status" in uris  # no Dockerfile: the package's file
+    assert all(u.startswith("registry.example.com/team/app") for u in uris)
     assert sarif.render(merged, verdict, image=IMAGE) == log  # pure and stable
     no_score = [Finding(id="CVE-1", package="a", version="1", severity={"g": s}) for s in Severity]
     assert [sarif.security_severity([f]) for f in no_score] == ["9.5", "8.0", "5.5", "2.0", "0.0", None]
+
+
+@pytest.mark.parametrize("dockerfile", [None, "docker/Dockerfile"])
+def test_sarif_locations_are_uri_references_when_the_registry_has_a_port(dockerfile: str | None) -> None:
+    """SARIF1002: `127.0.0.1:38585/demo/app` would read as a URI with scheme `127.0.0.1`; the colon is encoded."""
+    from rfc3986_validator import validate_rfc3986  # type: ignore[import-untyped]
+
+    merged, verdict = scenario()
+    log = sarif.render(merged, verdict, image=f"127.0.0.1:38585/demo/app@{DIGEST}", dockerfile=dockerfile)
+    for result in log["runs"][0]["results"]:
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert validate_rfc3986(uri, rule="URI_reference"), uri
+        assert ":" not in uri.split("/")[0], uri
+        if dockerfile is None:
+            assert uri.startswith("127.0.0.1%3A38585/demo/app")
 
 
 # ---------------------------------------------------------------------------------------------- GitLab
