@@ -47,6 +47,16 @@ def images(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="images handled in parallel (default 4)")
 
 
+def certificate_identity(p: argparse.ArgumentParser) -> None:
+    """Keyless verification: the certificate's identity and issuer, each exact or a regexp (cosign's flags)."""
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--certificate-identity", metavar="SAN", help="keyless: the signer's exact identity")
+    who.add_argument("--certificate-identity-regexp", metavar="RE", help="keyless: a regexp the identity matches")
+    by = p.add_mutually_exclusive_group()
+    by.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")
+    by.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: a regexp the issuer matches")
+
+
 def tlog(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tlog", dest="tlog", action="store_false", default=None,
                    help="no transparency log (private/offline Sigstore): skip upload and tlog checks")

@@ -5,10 +5,8 @@ verify, the summary, release.json, the git tag; a second release of the same dig
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from sc_ci.runner import base_env
+from testbed.cli import sc_ci
 from testbed.demo import git
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
@@ -28,15 +27,6 @@ pytest_plugins = ["testbed.vulndb.fixtures"]
 VERSION = "2026.1.7"
 BUILDER = "https://ci.example.com/release"
 SOURCE = "https://github.com/acme/shop"
-
-
-def sc_ci(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_"))}
-    full.pop("CI", None)
-    full.pop("COSIGN_PASSWORD", None)
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "sc_ci", *args], cwd=cwd, env=full, text=True,
-                          capture_output=True, timeout=600, check=False)
 
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from testbed import crds
+from testbed.cli import sc_ci
 from testbed.demo import git
 from testbed.images import PushedImage, push_image
 from testbed.keys import KeyPair
@@ -36,15 +36,6 @@ VERSION = "3.1.4"
 BUILDER = "https://ci.example.com/release"
 SOURCE = "https://github.com/acme/shop"
 SCHEMA = Path(__file__).resolve().parents[2] / "sc_ci" / "schemas" / "evidence-v1.schema.json"
-
-
-def sc_ci(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SC_CI_", "INPUT_", "GITHUB_", "GITLAB_", "CI_"))}
-    full.pop("CI", None)
-    full.pop("COSIGN_PASSWORD", None)
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "sc_ci", *args], cwd=cwd, env=full, text=True,
-                          capture_output=True, timeout=600, check=False)
 
 
 @dataclass
@@ -159,6 +150,7 @@ def test_expectations_that_differ_from_the_release_fail_the_right_check(released
     result = released.verify("--git-sha", other, "--builder-id", "https://ci.example.com/other",
                              "--max-scan-age", "1s", evidence=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
+    assert (tmp_path / "evidence.json").is_file(), result.stdout + result.stderr
     data = json.loads((tmp_path / "evidence.json").read_text())
     for image in released.images.values():
         found = checks(data, image.by_digest)
