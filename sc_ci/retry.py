@@ -45,7 +45,10 @@ _TRANSIENT = re.compile(
     r"server misbehaving|unexpected eof|\": EOF\b|server closed idle connection|use of closed network connection|"
     r"network is unreachable|too many requests|toomanyrequests|\b429\b|"
     r"\b50[0234]\b|internal server error|bad gateway|service unavailable|gateway timeout|"
-    r"read timed out|connect timeout|remotedisconnected|connection aborted",
+    r"read timed out|connect timeout|remotedisconnected|connection aborted|"
+    # a registry's 503 error code, as go-containerregistry prints it ("POST …/uploads/: UNAVAILABLE: msg",
+    # no status number); ggcr's own Temporary() counts it, like TOOMANYREQUESTS
+    r"(?-i:\bUNAVAILABLE: )",
     re.IGNORECASE,
 )
 # Never transient, whatever else the text says:

@@ -187,6 +187,7 @@ PRIVATE_REKOR_DOWN = (
     ("GET https://reg/v2/: 503 Service Unavailable", True),
     ("unexpected status code 429 Too Many Requests", True),
     ("TOOMANYREQUESTS: too many requests", True),
+    ('POST http://127.0.0.1:1/v2/a/blobs/uploads/: UNAVAILABLE: fault injected by faultproxy', True),
     ("lookup reg.example.com: Temporary failure in name resolution", True),
     ("lookup reg.example.com on 10.0.0.53:53: server misbehaving", True),
     ("dial tcp: lookup reg.example.com on 10.0.0.53:53: no such host", False),
