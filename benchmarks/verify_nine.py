@@ -18,14 +18,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from sc_ci import cli, runner
+from release_nine import recording  # this folder is on sys.path when a benchmark runs as a script
+
+from sc_ci import cli
 from sc_ci.runner import base_env
 from sc_ci.tools import locate
 from testbed.images import push_image
@@ -51,35 +50,17 @@ def config(root: Path, key: Path, grype_url: str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def counting() -> Iterator[Counter[str]]:
-    """Tool processes started, by tool, from any thread."""
-    counts: Counter[str] = Counter()
-    lock = threading.Lock()
-    real = runner.run
-
-    def wrapped(argv: Any, **kwargs: Any) -> runner.Completed:
-        with lock:
-            counts[Path(str(argv[0])).name] += 1
-        return real(argv, **kwargs)
-
-    runner.run = wrapped  # type: ignore[assignment]
-    try:
-        yield counts
-    finally:
-        runner.run = real  # type: ignore[assignment]
-
-
 def in_process(argv: list[str], env: dict[str, str]) -> tuple[float, int, Counter[str], str]:
     old = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     try:
-        with counting() as counts, contextlib.redirect_stdout(io.StringIO()) as out, \
+        with recording() as spans, contextlib.redirect_stdout(io.StringIO()) as out, \
                 contextlib.redirect_stderr(io.StringIO()):
             started = time.monotonic()
             code = cli.main(argv, env)
             wall = time.monotonic() - started
+        counts = Counter(name for _, _, name in spans)
     finally:
         os.environ.clear()
         os.environ.update(old)

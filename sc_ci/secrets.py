@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 _MIN_MASK_LEN = 4
 MASK = "***"
@@ -135,6 +136,18 @@ def register_all(values: Iterable[str]) -> None:
 def mask(text: str) -> str:
     """Replace every registered secret in `text` with ***."""
     return _MASKER.mask(text)
+
+
+def mask_all(value: Any) -> Any:
+    """A JSON-like value with every registered secret masked in each string (keys too); mappings, lists and
+    tuples walked (tuples come back as lists)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {mask(str(k)): mask_all(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_all(v) for v in value]
+    return value
 
 
 def on_new_secret(listener: _Listener) -> None:

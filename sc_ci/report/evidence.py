@@ -30,21 +30,6 @@ ORDER = ("tag", "signature", "sbom", "provenance", "vuln", "rescan", "vsa")
 STATUS = {Outcome.OK: "pass", Outcome.FAILED: "fail", Outcome.SKIPPED: "skipped"}
 
 
-def _m(text: object) -> str:
-    return secrets.mask(str(text))
-
-
-def _clean(value: Any) -> Any:
-    """Every string of a JSON value masked; mappings and sequences walked."""
-    if isinstance(value, str):
-        return _m(value)
-    if isinstance(value, Mapping):
-        return {_m(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _check(result: StepResult) -> dict[str, Any]:
     payload = result.payload if isinstance(result.payload, CheckEvidence) else None
     entry: dict[str, Any] = {"check": payload.check if payload else CHECKS.get(result.step, result.step),
@@ -129,7 +114,7 @@ def build(release: Release, exp: Expectations, manifest: Mapping[str, Any] | Non
         "ssdf": {"publication": "NIST SP 800-218 v1.1", "url": "https://doi.org/10.6028/NIST.SP.800-218",
                  "tasks": _ssdf(images, verified)},
     }
-    cleaned: dict[str, Any] = _clean(data)
+    cleaned: dict[str, Any] = secrets.mask_all(data)
     return cleaned
 
 

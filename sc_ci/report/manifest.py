@@ -45,21 +45,12 @@ def build(release: Release, meta: Mapping[str, object] | None = None) -> Manifes
         "policy": {"failOpen": dict(release.policy.fail_open), "failFast": release.policy.fail_fast,
                    "source": release.policy.source},
         "verdict": _verdict(release.verdict),
-        **({"verification": _masked(dict(release.facts))} if release.facts else {}),
+        **({"verification": secrets.mask_all(dict(release.facts))} if release.facts else {}),
         "images": images,
         "commands": [{"image": c.image, "step": c.step, "argv": [secrets.mask(a) for a in c.argv]}
                      for c in release.commands],
         "previews": [{"step": step, "text": secrets.mask(text)} for step, text in release.previews],
     }
-
-
-def _masked(value: Any) -> Any:
-    """Recorded facts with any secret masked (a URL with credentials in a builder id, say)."""
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return secrets.mask(value) if isinstance(value, str) else value
 
 
 def _verdict(v: Verdict) -> dict[str, Any]:
